@@ -1,0 +1,1 @@
+"""HMASD environments: Alice_and_Bob and the PettingZoo array adapter."""

@@ -1,0 +1,1 @@
+"""HMASD: Hierarchical Multi-Agent Skill Discovery."""
