@@ -1,0 +1,294 @@
+"""ArrayEnv: any PettingZoo ParallelEnv as fixed-shape NumPy arrays.
+
+The trainer sees A agents (the env's `possible_agents`, always in that order), observations
+[A, O], one global state [S], an alive mask [A] and one team reward per step. Everything that
+varies between PettingZoo envs (agents leaving, different observation sizes, Dict observations,
+missing global state, episode ends and resets) is resolved here, once.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from .errors import EnvError
+from .spaces import ActionLayout, ObsFlattener, action_layout, obs_flattener
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Shapes and spaces of an ArrayEnv, fixed for its lifetime."""
+
+    env_id: str
+    num_agents: int  # A: the env's possible_agents
+    agent_names: tuple[str, ...]
+    obs_dim: int  # O, after padding + agent-id one-hot if any
+    state_dim: int  # S
+    action_kind: str  # "discrete" | "box"
+    n_actions: int  # discrete: number of actions; box: 0
+    action_dim: int  # box: action dims; discrete: 1
+    action_low: tuple[float, ...] | None  # box bounds, else None
+    action_high: tuple[float, ...] | None
+    state_from_env: bool  # False when the state is the concatenated observations
+    max_episode_steps: int | None  # if known, else None
+
+
+@dataclass
+class EnvStep:
+    """The result of one ArrayEnv.step.
+
+    After an episode end, `obs`, `state` and `alive` already belong to the NEW episode (the env
+    was auto-reset); the ended episode's last observation and state are in `final_obs` and
+    `final_state` (which are `obs` and `state` themselves when the episode did not end).
+    """
+
+    obs: np.ndarray  # float32 [A, O]
+    state: np.ndarray  # float32 [S]
+    alive: np.ndarray  # bool [A]
+    reward: float  # team reward: sum of the agents' rewards this step
+    terminated: bool
+    truncated: bool
+    final_obs: np.ndarray  # float32 [A, O]
+    final_state: np.ndarray  # float32 [S]
+    episode: dict[str, float] | None  # at an episode end: return, length, mean numeric infos
+
+
+def _numeric(value: Any) -> float | None:
+    """The value as a float if it is a number (bools included), else None."""
+    if isinstance(value, (bool, int, float, np.number)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.number):
+        return float(value.reshape(()))
+    return None
+
+
+def _known_episode_limit(env: Any) -> int | None:
+    """The env's step limit if it exposes one under a usual name (max_cycles in PettingZoo)."""
+    try:
+        candidates = (env, env.unwrapped)
+    except Exception:  # a wrapper without `unwrapped`
+        candidates = (env,)
+    for obj in candidates:
+        for name in ("max_cycles", "max_episode_steps", "max_steps"):
+            try:
+                value = getattr(obj, name, None)
+            except Exception:
+                continue
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0:
+                return int(value)
+    return None
+
+
+class ArrayEnv:
+    """A PettingZoo ParallelEnv behind fixed-shape arrays; see the module docstring.
+
+    Raises EnvError (one line, naming `env_id`) at construction when the env has no agents,
+    an observation space that is neither Box nor Dict-with-Box, an action space that is neither
+    Discrete nor Box, or different action spaces across agents. When the env does not provide a
+    global state (no `state_space`, or `state()` not implemented) the state is the concatenated
+    observations [A * O] and one warning says so.
+    """
+
+    def __init__(self, env: Any, env_id: str) -> None:
+        self._env = env
+        names = tuple(getattr(env, "possible_agents", None) or ())
+        if not names:
+            raise EnvError(
+                f"env '{env_id}': possible_agents is empty; supported: ParallelEnvs with at least one agent"
+            )
+        self._names = names
+        self._index = {name: i for i, name in enumerate(names)}
+        self._flat: dict[str, ObsFlattener] = {
+            a: obs_flattener(env.observation_space(a), env_id, a) for a in names
+        }
+        self._act: ActionLayout = action_layout({a: env.action_space(a) for a in names}, env_id)
+
+        sizes = [self._flat[a].size for a in names]
+        # Padding and the id one-hot only when sizes differ: with equal sizes the agents'
+        # observations already line up, and the policy gets agent ids elsewhere if it wants them.
+        self._padded = len(set(sizes)) > 1
+        num = len(names)
+        obs_dim = max(sizes) + (num if self._padded else 0)
+        self._obs_dim = obs_dim
+
+        self._state_from_env, state_dim = self._probe_state(env_id, num * obs_dim)
+        act = self._act
+        self.spec = EnvSpec(
+            env_id=env_id,
+            num_agents=num,
+            agent_names=names,
+            obs_dim=obs_dim,
+            state_dim=state_dim,
+            action_kind=act.kind,
+            n_actions=act.n_actions,
+            action_dim=act.dim,
+            action_low=None if act.low is None else tuple(float(x) for x in act.low),
+            action_high=None if act.high is None else tuple(float(x) for x in act.high),
+            state_from_env=self._state_from_env,
+            max_episode_steps=_known_episode_limit(env),
+        )
+        self._present: list[str] = []  # agents that act on the next step
+        self._needs_reset = True
+        self._ep_return = 0.0
+        self._ep_length = 0
+
+    # ----------------------------------------------------------------------------- state
+    def _probe_state(self, env_id: str, fallback_dim: int) -> tuple[bool, int]:
+        """Decide once whether env.state() is usable; returns (from_env, state_dim).
+
+        Calling state() needs a reset env, so a probe reset happens here; `reset()` must still be
+        called before the first step. A state() whose size differs from state_space is an
+        EnvError, since a silently wrong state would corrupt the critic.
+        """
+        space = getattr(self._env, "state_space", None)
+        reason = "it has no state_space"
+        if isinstance(space, spaces.Box):
+            expected = int(np.prod(space.shape, dtype=np.int64))
+            try:
+                self._env.reset()
+                got = np.asarray(self._env.state(), dtype=np.float32).reshape(-1).shape[0]
+            except (NotImplementedError, AttributeError) as err:
+                reason = f"state() failed: {type(err).__name__}"
+            else:
+                if got != expected:
+                    raise EnvError(
+                        f"env '{env_id}': state() returned {got} values but state_space {space} "
+                        f"has {expected}; supported: state() matching state_space, or no state_space"
+                    )
+                return True, expected
+        elif space is not None:
+            reason = f"its state_space {space} is not a Box"
+        warnings.warn(
+            f"env '{env_id}' provides no global state ({reason}); using the concatenated "
+            f"observations ({fallback_dim} values) as the state",
+            stacklevel=3,
+        )
+        return False, fallback_dim
+
+    def _state(self, obs: np.ndarray) -> np.ndarray:
+        if self._state_from_env:
+            return np.asarray(self._env.state(), dtype=np.float32).reshape(-1)
+        return obs.reshape(-1).copy()  # [A, O] -> [A*O]
+
+    # ----------------------------------------------------------------------- observations
+    def _encode(self, obs: dict[str, Any], agents: list[str]) -> np.ndarray:
+        """[A, O] float32 with rows for `agents` that have an observation; zeros elsewhere."""
+        out = np.zeros((len(self._names), self._obs_dim), dtype=np.float32)
+        num = len(self._names)
+        for agent in agents:
+            if agent not in obs:
+                continue
+            i = self._index[agent]
+            flat = self._flat[agent](obs[agent])
+            out[i, : flat.shape[0]] = flat
+            if self._padded:
+                out[i, self._obs_dim - num + i] = 1.0
+        return out
+
+    def _alive(self) -> np.ndarray:
+        alive = np.zeros(len(self._names), dtype=bool)
+        for agent in self._present:
+            alive[self._index[agent]] = True
+        return alive
+
+    # ---------------------------------------------------------------------------- actions
+    def _env_actions(self, actions: np.ndarray) -> dict[str, Any]:
+        """Per-agent actions for the present agents only; raises ValueError on a bad array."""
+        num, act = len(self._names), self._act
+        arr = np.asarray(actions)
+        if act.kind == "discrete":
+            if arr.size != num or not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(
+                    f"discrete actions must be integers of shape [{num}], got {arr.dtype} {arr.shape}"
+                )
+            arr = arr.reshape(num)
+            if arr.min() < 0 or arr.max() >= act.n_actions:
+                raise ValueError(f"discrete actions must lie in [0, {act.n_actions}), got {arr.tolist()}")
+            return {a: int(arr[self._index[a]]) + act.start for a in self._present}
+        if arr.size != num * act.dim:
+            raise ValueError(f"box actions must have shape [{num}, {act.dim}], got {arr.shape}")
+        # Clipping here keeps unbounded Gaussian samples legal for every env.
+        clipped = np.clip(arr.astype(np.float32).reshape(num, act.dim), act.low, act.high)
+        return {a: clipped[self._index[a]].reshape(act.shape) for a in self._present}
+
+    # -------------------------------------------------------------------------------- API
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start an episode; returns obs [A, O], state [S], alive [A].
+
+        Without a seed the env's own RNG continues (used by the auto-reset).
+        """
+        obs, _infos = self._env.reset(seed=seed)
+        self._present = [a for a in self._env.agents if a in self._index]
+        if not self._present:
+            raise EnvError(f"env '{self.spec.env_id}': reset() returned no agents")
+        self._needs_reset = False
+        self._ep_return, self._ep_length = 0.0, 0
+        obs_arr = self._encode(obs, self._present)
+        return obs_arr, self._state(obs_arr), self._alive()
+
+    def step(self, actions: np.ndarray) -> EnvStep:
+        """Advance one step; discrete actions int [A], box actions float [A, D] (clipped).
+
+        Raises RuntimeError before the first reset() and ValueError on a malformed action array.
+        """
+        if self._needs_reset:
+            raise RuntimeError(f"env '{self.spec.env_id}': call reset() before step()")
+        env_actions = self._env_actions(actions)
+        acting = self._present
+        obs, rewards, terms, truncs, infos = self._env.step(env_actions)
+        reward = float(sum(float(r) for a, r in rewards.items() if a in self._index))
+        self._ep_return += reward
+        self._ep_length += 1
+
+        # `list(...)`: some wrappers hand out their live agents list, which later steps mutate.
+        self._present = [
+            a for a in list(self._env.agents)
+            if a in self._index and not (terms.get(a, False) or truncs.get(a, False))
+        ]
+        if self._present:
+            obs_arr = self._encode(obs, self._present)
+            state = self._state(obs_arr)
+            return EnvStep(obs_arr, state, self._alive(), reward, False, False, obs_arr, state, None)
+
+        # Episode end: every agent is done or gone. The final obs covers the agents that acted.
+        final_obs = self._encode(obs, acting)
+        final_state = self._state(final_obs)
+        terminated = all(bool(terms.get(a, False)) for a in acting)
+        episode = self._episode_stats(infos)
+        new_obs, new_state, alive = self.reset()
+        return EnvStep(
+            new_obs, new_state, alive, reward, terminated, not terminated, final_obs, final_state, episode
+        )
+
+    def _episode_stats(self, infos: dict[str, Any]) -> dict[str, float]:
+        """Return, length, and the mean over agents of each numeric entry of the final infos."""
+        stats: dict[str, float] = {"return": self._ep_return, "length": float(self._ep_length)}
+        values: dict[str, list[float]] = {}
+        for agent, info in infos.items():
+            if agent not in self._index or not isinstance(info, dict):
+                continue
+            for key, value in info.items():
+                number = _numeric(value)
+                if number is not None and key not in ("return", "length") and math.isfinite(number):
+                    values.setdefault(str(key), []).append(number)
+        stats.update({key: float(np.mean(v)) for key, v in values.items()})
+        return stats
+
+    def render(self) -> np.ndarray | None:
+        """An rgb_array frame [H, W, 3] uint8 if the env was made with render_mode="rgb_array"."""
+        if getattr(self._env, "render_mode", None) != "rgb_array":
+            return None
+        frame = self._env.render()
+        return None if frame is None else np.asarray(frame)
+
+    def close(self) -> None:
+        self._env.close()
+
+    @property
+    def unwrapped(self) -> Any:
+        """The PettingZoo env itself (for env-specific inspection, e.g. in tests)."""
+        return self._env
