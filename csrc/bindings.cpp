@@ -1,3 +1,236 @@
+// Python face of the fused rollout buffer (module hmasd._core). The only file that includes
+// pybind11: it checks every array's dtype, shape, contiguity and alignment, refuses instead of
+// converting (a silent copy would hide a wrong dtype upstream), releases the GIL around the work,
+// and delegates to the plain C++ in rollout_buffer.cpp and gae.cpp.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rollout_buffer.hpp"
+
 namespace py = pybind11;
-PYBIND11_MODULE(_core, m) { m.doc() = "HMASD fused rollout buffer (placeholder)"; }
+using hmasd::RolloutBuffer;
+
+namespace {
+
+template <typename T>
+const char* dtype_name();
+template <>
+const char* dtype_name<float>() { return "float32"; }
+template <>
+const char* dtype_name<std::uint8_t>() { return "uint8"; }
+template <>
+const char* dtype_name<std::int64_t>() { return "int64"; }
+
+std::string shape_str(const std::vector<py::ssize_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    s += std::to_string(shape[i]);
+    if (shape.size() == 1 || i + 1 < shape.size()) s += ",";
+    if (i + 1 < shape.size()) s += " ";
+  }
+  return s + ")";
+}
+
+// Returns the data pointer of `obj` after checking it is a native-endian, C-contiguous,
+// aligned ndarray of dtype T with exactly `shape` (`dims` names the axes for the message).
+// The pointer stays valid while the caller holds `obj`.
+template <typename T>
+const T* checked(const py::object& obj, const char* name, const std::vector<py::ssize_t>& shape,
+                 const char* dims) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(std::string(name) + " must be a numpy.ndarray of dtype " +
+                         dtype_name<T>() + ", got " +
+                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  }
+  const auto arr = py::reinterpret_borrow<py::array>(obj);
+  const py::dtype dt = arr.dtype();
+  if (dt.normalized_num() != py::dtype::of<T>().normalized_num() ||
+      !dt.attr("isnative").cast<bool>()) {
+    throw py::type_error(std::string(name) + " must have dtype " + dtype_name<T>() + ", got " +
+                         std::string(py::str(dt)) + " (no implicit conversion is done)");
+  }
+  std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
+  if (got != shape) {
+    throw py::value_error(std::string(name) + " must have shape " + shape_str(shape) + " " +
+                          dims + ", got " + shape_str(got));
+  }
+  if (!(arr.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) +
+                          " must be C-contiguous (pass numpy.ascontiguousarray(" + name + "))");
+  }
+  if (!(arr.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+    throw py::value_error(std::string(name) + " must be aligned for its dtype");
+  }
+  return static_cast<const T*>(arr.data());
+}
+
+// A read-only NumPy view of buffer storage that keeps the Python buffer object (`owner`) alive.
+template <typename T>
+py::array view(const py::object& owner, const T* data, std::vector<py::ssize_t> shape) {
+  py::array_t<T> arr(std::move(shape), data, owner);
+  py::detail::array_proxy(arr.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return std::move(arr);
+}
+
+using Shape = std::vector<py::ssize_t>;
+
+void add_step(RolloutBuffer& b, const py::object& obs, const py::object& state,
+              const py::object& actions, const py::object& log_probs, const py::object& values,
+              const py::object& reward, const py::object& terminated, const py::object& truncated,
+              const py::object& bootstrap_values, const py::object& alive,
+              const py::object& team_skill, const py::object& agent_skill,
+              const py::object& assign, const py::object& hl_log_probs,
+              const py::object& hl_values, const py::object& hl_bootstrap_values) {
+  const auto& s = b.shape();
+  const Shape e{s.E}, ea{s.E, s.A}, eh{s.E, s.A + 1};
+  hmasd::StepInputs in{
+      checked<float>(obs, "obs", {s.E, s.A, s.obs_dim}, "[E, A, O]"),
+      checked<float>(state, "state", {s.E, s.state_dim}, "[E, S]"),
+      checked<float>(actions, "actions", {s.E, s.A, s.action_dim}, "[E, A, D]"),
+      checked<float>(log_probs, "log_probs", ea, "[E, A]"),
+      checked<float>(values, "values", ea, "[E, A]"),
+      checked<float>(reward, "reward", e, "[E]"),
+      checked<std::uint8_t>(terminated, "terminated", e, "[E]"),
+      checked<std::uint8_t>(truncated, "truncated", e, "[E]"),
+      checked<float>(bootstrap_values, "bootstrap_values", ea, "[E, A]"),
+      checked<std::uint8_t>(alive, "alive", ea, "[E, A]"),
+      checked<std::int64_t>(team_skill, "team_skill", e, "[E]"),
+      checked<std::int64_t>(agent_skill, "agent_skill", ea, "[E, A]"),
+      checked<std::uint8_t>(assign, "assign", e, "[E]"),
+      checked<float>(hl_log_probs, "hl_log_probs", eh, "[E, A+1]"),
+      checked<float>(hl_values, "hl_values", eh, "[E, A+1]"),
+      checked<float>(hl_bootstrap_values, "hl_bootstrap_values", eh, "[E, A+1]"),
+  };
+  py::gil_scoped_release release;
+  b.add(in);
+}
+
+void finalize(RolloutBuffer& b, const py::object& log_q_team, const py::object& log_q_agent,
+              const py::object& last_values, const py::object& last_hl_values, double gamma,
+              double gae_lambda, double gamma_high, double gae_lambda_high, double lambda_e,
+              double lambda_D, double lambda_d) {
+  const auto& s = b.shape();
+  const hmasd::FinalizeInputs in{
+      checked<float>(log_q_team, "log_q_team", {s.T, s.E}, "[T, E]"),
+      checked<float>(log_q_agent, "log_q_agent", {s.T, s.E, s.A}, "[T, E, A]"),
+      checked<float>(last_values, "last_values", {s.E, s.A}, "[E, A]"),
+      checked<float>(last_hl_values, "last_hl_values", {s.E, s.A + 1}, "[E, A+1]"),
+  };
+  // float32 throughout, like the NumPy reference, so both round the same way.
+  const hmasd::Coefficients c{static_cast<float>(gamma),      static_cast<float>(gae_lambda),
+                              static_cast<float>(gamma_high), static_cast<float>(gae_lambda_high),
+                              static_cast<float>(lambda_e),   static_cast<float>(lambda_D),
+                              static_cast<float>(lambda_d)};
+  py::gil_scoped_release release;
+  b.finalize(in, c);
+}
+
+// Registers a read-only property viewing stored data, [T, E, ...trailing].
+template <typename T>
+void stored(py::class_<RolloutBuffer>& cls, const char* name,
+            const T* (RolloutBuffer::*getter)() const, Shape (*trailing)(const hmasd::BufferShape&)) {
+  cls.def_property_readonly(name, [getter, trailing](const py::object& self) {
+    const auto& b = self.cast<const RolloutBuffer&>();
+    Shape shape{b.shape().T, b.shape().E};
+    for (auto d : trailing(b.shape())) shape.push_back(d);
+    return view<T>(self, (b.*getter)(), std::move(shape));
+  });
+}
+
+// Registers a read-only property viewing an output of finalize(); refuses before finalize()
+// so a stale result of the previous rollout is never read by mistake.
+template <typename T>
+void output(py::class_<RolloutBuffer>& cls, const char* name,
+            const T* (RolloutBuffer::*getter)() const, Shape (*trailing)(const hmasd::BufferShape&)) {
+  cls.def_property_readonly(name, [getter, trailing, name](const py::object& self) {
+    const auto& b = self.cast<const RolloutBuffer&>();
+    if (!b.finalized()) {
+      throw std::runtime_error(std::string(name) +
+                               " is available only after finalize() on a full buffer");
+    }
+    Shape shape{b.shape().T, b.shape().E};
+    for (auto d : trailing(b.shape())) shape.push_back(d);
+    return view<T>(self, (b.*getter)(), std::move(shape));
+  });
+}
+
+Shape none(const hmasd::BufferShape&) { return {}; }
+Shape agents(const hmasd::BufferShape& s) { return {s.A}; }
+Shape heads(const hmasd::BufferShape& s) { return {s.A + 1}; }
+Shape obs_dims(const hmasd::BufferShape& s) { return {s.A, s.obs_dim}; }
+Shape state_dims(const hmasd::BufferShape& s) { return {s.state_dim}; }
+Shape action_dims(const hmasd::BufferShape& s) { return {s.A, s.action_dim}; }
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "HMASD fused rollout buffer: storage, reward mixing (Eq. 4) and GAE for both levels.";
+
+  py::class_<RolloutBuffer> cls(m, "RolloutBuffer");
+  cls.def(py::init([](std::int64_t T, std::int64_t E, std::int64_t A, std::int64_t obs_dim,
+                      std::int64_t state_dim, std::int64_t action_dim) {
+            return new RolloutBuffer({T, E, A, obs_dim, state_dim, action_dim});
+          }),
+          py::arg("T"), py::arg("E"), py::arg("A"), py::arg("obs_dim"), py::arg("state_dim"),
+          py::arg("action_dim"))
+      .def("add", &add_step, py::kw_only(), py::arg("obs"), py::arg("state"), py::arg("actions"),
+           py::arg("log_probs"), py::arg("values"), py::arg("reward"), py::arg("terminated"),
+           py::arg("truncated"), py::arg("bootstrap_values"), py::arg("alive"),
+           py::arg("team_skill"), py::arg("agent_skill"), py::arg("assign"),
+           py::arg("hl_log_probs"), py::arg("hl_values"), py::arg("hl_bootstrap_values"),
+           "Store step t = size of every env and advance size.")
+      .def("finalize", &finalize, py::kw_only(), py::arg("log_q_team"), py::arg("log_q_agent"),
+           py::arg("last_values"), py::arg("last_hl_values"), py::arg("gamma"),
+           py::arg("gae_lambda"), py::arg("gamma_high"), py::arg("gae_lambda_high"),
+           py::arg("lambda_e"), py::arg("lambda_D"), py::arg("lambda_d"),
+           "Mix rewards (Eq. 4), sum segment rewards, and run GAE for both levels.")
+      .def("reset", &RolloutBuffer::reset, "Empty the buffer; the storage is kept.")
+      .def_property_readonly("size", &RolloutBuffer::size)
+      .def_property_readonly("capacity", &RolloutBuffer::capacity)
+      .def_property_readonly("finalized", &RolloutBuffer::finalized)
+      .def_property_readonly("num_envs", [](const RolloutBuffer& b) { return b.shape().E; })
+      .def_property_readonly("num_agents", [](const RolloutBuffer& b) { return b.shape().A; })
+      .def_property_readonly("obs_dim", [](const RolloutBuffer& b) { return b.shape().obs_dim; })
+      .def_property_readonly("state_dim",
+                             [](const RolloutBuffer& b) { return b.shape().state_dim; })
+      .def_property_readonly("action_dim",
+                             [](const RolloutBuffer& b) { return b.shape().action_dim; })
+      .def("__repr__", [](const RolloutBuffer& b) {
+        const auto& s = b.shape();
+        return "RolloutBuffer(T=" + std::to_string(s.T) + ", E=" + std::to_string(s.E) +
+               ", A=" + std::to_string(s.A) + ", obs_dim=" + std::to_string(s.obs_dim) +
+               ", state_dim=" + std::to_string(s.state_dim) +
+               ", action_dim=" + std::to_string(s.action_dim) +
+               ", size=" + std::to_string(b.size()) + ")";
+      });
+
+  stored<float>(cls, "obs", &RolloutBuffer::obs, obs_dims);
+  stored<float>(cls, "state", &RolloutBuffer::state, state_dims);
+  stored<float>(cls, "actions", &RolloutBuffer::actions, action_dims);
+  stored<float>(cls, "log_probs", &RolloutBuffer::log_probs, agents);
+  stored<float>(cls, "values", &RolloutBuffer::values, agents);
+  stored<float>(cls, "reward", &RolloutBuffer::reward, none);
+  stored<std::uint8_t>(cls, "terminated", &RolloutBuffer::terminated, none);
+  stored<std::uint8_t>(cls, "truncated", &RolloutBuffer::truncated, none);
+  stored<float>(cls, "bootstrap_values", &RolloutBuffer::bootstrap_values, agents);
+  stored<std::uint8_t>(cls, "alive", &RolloutBuffer::alive, agents);
+  stored<std::int64_t>(cls, "team_skill", &RolloutBuffer::team_skill, none);
+  stored<std::int64_t>(cls, "agent_skill", &RolloutBuffer::agent_skill, agents);
+  stored<std::uint8_t>(cls, "assign", &RolloutBuffer::assign, none);
+  stored<float>(cls, "hl_log_probs", &RolloutBuffer::hl_log_probs, heads);
+  stored<float>(cls, "hl_values", &RolloutBuffer::hl_values, heads);
+  stored<float>(cls, "hl_bootstrap_values", &RolloutBuffer::hl_bootstrap_values, heads);
+
+  output<float>(cls, "rewards", &RolloutBuffer::rewards, agents);
+  output<float>(cls, "advantages", &RolloutBuffer::advantages, agents);
+  output<float>(cls, "returns", &RolloutBuffer::returns, agents);
+  output<float>(cls, "hl_rewards", &RolloutBuffer::hl_rewards, none);
+  output<std::int32_t>(cls, "segment_lengths", &RolloutBuffer::segment_lengths, none);
+  output<std::uint8_t>(cls, "hl_dones", &RolloutBuffer::hl_dones, none);
+  output<float>(cls, "hl_advantages", &RolloutBuffer::hl_advantages, heads);
+  output<float>(cls, "hl_returns", &RolloutBuffer::hl_returns, heads);
+}
