@@ -1,0 +1,346 @@
+"""Typed run configuration: schema, YAML loading, `--set` overrides and validation.
+
+The schema lives here; `configs/*.yaml` hold values only. `load_config` is the single entry point:
+it merges the YAML file, then each `KEY=VALUE` override, checks every key and type against the
+dataclasses below, resolves derived values (rollout length from the batch size, gamma_high) and
+validates the numbers. Every problem raises `ConfigError` with one line naming the key, the value
+and the fix; the CLI turns it into exit code 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file, key or value a user can fix; the message is one line."""
+
+
+@dataclass
+class EnvConfig:
+    id: str = "simple_spread_v3"  # registered id or "package.module:factory"
+    kwargs: dict = field(default_factory=dict)  # passed to the env factory
+
+
+@dataclass
+class HMASDConfig:
+    """The paper's HMASD settings (Table of hyper-parameters, spec 'Settings from the paper')."""
+
+    skill_interval: int = 16  # k: env steps between skill assignments
+    n_team_skills: int = 3  # n_Z
+    n_agent_skills: int = 3  # n_z
+    high_entropy_coef: float = 0.01  # lambda_h (Eq. 6)
+    low_entropy_coef: float = 0.01  # lambda_l (Eq. 7); also the MAPPO entropy coefficient
+    extrinsic_coef: float = 1.0  # lambda_e (Eq. 4)
+    team_discriminator_coef: float = 0.1  # lambda_D (Eq. 4)
+    agent_discriminator_coef: float = 0.5  # lambda_d (Eq. 4)
+
+
+@dataclass
+class PPOConfig:
+    lr: float = 1e-4
+    epochs: int = 15
+    num_minibatches: int = 1
+    clip: float = 0.2
+    value_coef: float = 1.0
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    gamma_high: float | None = None  # per-segment discount of the coordinator; None = gamma
+    gae_lambda_high: float | None = None  # None = gae_lambda
+    huber_delta: float = 10.0
+    max_grad_norm: float = 0.5
+    adam_eps: float = 1e-5
+    weight_decay: float = 0.0
+    value_norm: bool = True
+    normalize_advantages: bool = True
+
+
+@dataclass
+class ModelConfig:
+    hidden: int = 64
+    coordinator_layers: int = 3  # L encoder blocks and L decoder blocks
+    coordinator_heads: int = 8
+    coordinator_ff: int = 256  # set explicitly: torch's default of 2048 is slow for nothing
+    critic_agent_id: bool = True  # project choice: V_l also sees the agent's one-hot id
+    recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
+
+
+@dataclass
+class Config:
+    algo: str = "hmasd"  # hmasd | mappo
+    seed: int = 1
+    env: EnvConfig = field(default_factory=EnvConfig)
+    num_envs: int = 32
+    num_workers: int | None = None  # None: one worker per available CPU
+    batch_size: int | None = None  # env steps per update; None = num_envs * rollout_length
+    rollout_length: int | None = None  # steps per env per update; None = batch_size / num_envs
+    total_env_steps: int = 4_000_000
+    save_interval: int = 200_000  # env steps between checkpoints
+    eval_interval: int = 200_000  # env steps between evaluations; 0 disables
+    eval_episodes: int = 32
+    log_interval: int = 1  # updates between progress lines
+    step_timeout_s: float = 60.0  # an env worker silent for longer is reported as hung
+    torch_threads: int = 1  # intra-op threads of this process; the env workers use the other cores
+    parallel_update: bool = True  # update the coordinator and the discoverer on two threads at once
+    device: str = "cpu"
+    run_name: str | None = None  # None: <algo>_<env>_s<seed>_<timestamp>
+    hmasd: HMASDConfig = field(default_factory=HMASDConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    @property
+    def gamma_high(self) -> float:
+        return self.ppo.gamma if self.ppo.gamma_high is None else self.ppo.gamma_high
+
+    @property
+    def gae_lambda_high(self) -> float:
+        return self.ppo.gae_lambda if self.ppo.gae_lambda_high is None else self.ppo.gae_lambda_high
+
+    @property
+    def uses_skills(self) -> bool:
+        return self.algo == "hmasd"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+ALGOS = ("hmasd", "mappo")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _closest(name: str, options: list[str], prefix: str = "") -> str:
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    if match:
+        return f"; did you mean '{prefix}{match[0]}'?"
+    return f"; known keys: {', '.join(prefix + o for o in sorted(options))}"
+
+
+def _coerce(path: str, value: Any, tp: Any) -> Any:
+    """Check `value` against the annotation `tp`, converting only lossless cases (int -> float)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(path, value, inner[0])
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # YAML reads 4e6 as a float
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is dict or origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    else:  # pragma: no cover - schema uses only the types above
+        return value
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"config key '{path}' must be {name}, got {value!r} ({type(value).__name__})")
+
+
+def _build(cls: type, data: dict, prefix: str = "") -> Any:
+    hints = _hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown config key '{path}'{_closest(key, known, prefix)}")
+        tp = hints[key]
+        if _is_dataclass_type(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{path}' must be a mapping of its sub-keys, got {value!r}")
+            kwargs[key] = _build(tp, value, prefix=f"{path}.")
+        else:
+            kwargs[key] = _coerce(path, value, tp)
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Apply one `--set a.b.c=value`; unknown keys are caught later by `_build` with a suggestion."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set '{dotted}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`key.sub=value` -> (key.sub, YAML-parsed value): `--set ppo.lr=3e-4 --set env.kwargs={N: 3}`."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{item}' (example: --set total_env_steps=20000)")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{item}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found: pass an existing YAML file, e.g. configs/default.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def config_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build, resolve and validate a Config from plain data plus `KEY=VALUE` overrides."""
+    data = _deepcopy(data)
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+    cfg = _build(Config, data)
+    resolve(cfg)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    data = read_yaml(path) if path is not None else {}
+    return config_from_dict(data, overrides)
+
+
+def _deepcopy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deepcopy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deepcopy(v) for v in data]
+    return data
+
+
+def resolve(cfg: Config) -> None:
+    """Fill derived values: rollout_length and batch_size from each other."""
+    if cfg.num_envs < 1:
+        raise ConfigError(f"num_envs ({cfg.num_envs}) must be at least 1")
+    if cfg.batch_size is None and cfg.rollout_length is None:
+        cfg.rollout_length = 32
+    if cfg.batch_size is not None:
+        if cfg.batch_size < 1 or cfg.batch_size % cfg.num_envs:
+            lo = max(cfg.num_envs, cfg.batch_size // cfg.num_envs * cfg.num_envs)
+            raise ConfigError(
+                f"batch_size ({cfg.batch_size}) is not a whole number of steps of num_envs ({cfg.num_envs}) "
+                f"envs: use a multiple of {cfg.num_envs}, e.g. {lo}"
+            )
+        steps = cfg.batch_size // cfg.num_envs
+        if cfg.rollout_length is not None and cfg.rollout_length != steps:
+            raise ConfigError(
+                f"batch_size ({cfg.batch_size}) != num_envs ({cfg.num_envs}) x rollout_length "
+                f"({cfg.rollout_length}): set only one of batch_size and rollout_length"
+            )
+        cfg.rollout_length = steps
+    cfg.batch_size = cfg.num_envs * cfg.rollout_length
+
+
+def validate(cfg: Config) -> None:
+    """Check values a user can get wrong; each failure is one line naming the key and the fix."""
+    if cfg.algo not in ALGOS:
+        raise ConfigError(f"algo '{cfg.algo}' is unknown: use one of {', '.join(ALGOS)}")
+    k = cfg.hmasd.skill_interval
+    positive = {
+        "rollout_length": cfg.rollout_length,
+        "total_env_steps": cfg.total_env_steps,
+        "save_interval": cfg.save_interval,
+        "eval_episodes": cfg.eval_episodes,
+        "log_interval": cfg.log_interval,
+        "torch_threads": cfg.torch_threads,
+        "hmasd.skill_interval": k,
+        "hmasd.n_team_skills": cfg.hmasd.n_team_skills,
+        "hmasd.n_agent_skills": cfg.hmasd.n_agent_skills,
+        "ppo.epochs": cfg.ppo.epochs,
+        "ppo.num_minibatches": cfg.ppo.num_minibatches,
+        "model.hidden": cfg.model.hidden,
+        "model.coordinator_layers": cfg.model.coordinator_layers,
+        "model.coordinator_heads": cfg.model.coordinator_heads,
+        "model.coordinator_ff": cfg.model.coordinator_ff,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} ({value}) must be at least 1")
+    if cfg.num_workers is not None and cfg.num_workers < 1:
+        raise ConfigError(f"num_workers ({cfg.num_workers}) must be at least 1, or null for one per CPU")
+    if cfg.eval_interval < 0:
+        raise ConfigError(f"eval_interval ({cfg.eval_interval}) must be >= 0 (0 disables evaluation)")
+    if cfg.step_timeout_s <= 0:
+        raise ConfigError(f"step_timeout_s ({cfg.step_timeout_s}) must be positive")
+    if cfg.uses_skills and cfg.rollout_length % k:
+        lo = max(k, cfg.rollout_length // k * k)
+        raise ConfigError(
+            f"rollout_length ({cfg.rollout_length}) must be a multiple of hmasd.skill_interval ({k}): "
+            f"use {lo} or {lo + k}"
+        )
+    if cfg.model.hidden % cfg.model.coordinator_heads:
+        raise ConfigError(
+            f"model.hidden ({cfg.model.hidden}) must be divisible by model.coordinator_heads "
+            f"({cfg.model.coordinator_heads})"
+        )
+    unit = {"ppo.gamma": cfg.ppo.gamma, "ppo.gae_lambda": cfg.ppo.gae_lambda,
+            "ppo.gamma_high": cfg.gamma_high, "ppo.gae_lambda_high": cfg.gae_lambda_high}
+    for key, value in unit.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key} ({value}) must be in [0, 1]")
+    for key, value in {"ppo.lr": cfg.ppo.lr, "ppo.clip": cfg.ppo.clip, "ppo.huber_delta": cfg.ppo.huber_delta,
+                       "ppo.max_grad_norm": cfg.ppo.max_grad_norm, "ppo.adam_eps": cfg.ppo.adam_eps}.items():
+        if value <= 0:
+            raise ConfigError(f"{key} ({value}) must be positive")
+    if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
+        raise ConfigError(f"device '{cfg.device}' is unknown: use cpu or cuda[:N]")
+    _validate_env_id(cfg.env.id)
+
+
+def _validate_env_id(env_id: str) -> None:
+    from hmasd_envs import EnvError, validate_env_id
+
+    try:
+        validate_env_id(env_id)
+    except EnvError as exc:
+        raise ConfigError(f"env.id: {exc}") from None
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML (every run does; the checkpoint embeds the same dict)."""
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

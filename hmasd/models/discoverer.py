@@ -1,0 +1,115 @@
+"""Skill discoverer (paper Sec. 3.2): the low-level actor pi_l(a^i | o^i, z^i) and critic V_l(s, Z).
+
+Both are MLP -> GRU -> MLP with parameters shared by all agents. Inputs are time-major:
+x [T, N, ...] with N = envs x agents flattened, hidden states [N, H], and `starts` [T, N] marking
+the first step of an episode (the hidden state is reset there).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from hmasd.models.common import OUTPUT_GAIN, MaskedGRU, init_linear, mlp
+
+
+class _Recurrent(nn.Module):
+    """MLP trunk -> optional masked GRU -> one ReLU layer; the shared body of actor and critic."""
+
+    def __init__(self, in_dim: int, hidden: int, recurrent: bool) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.trunk = mlp(in_dim, hidden)
+        self.gru = MaskedGRU(hidden) if recurrent else None
+        self.post = nn.Sequential(init_linear(nn.Linear(hidden, hidden)), nn.ReLU())
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.trunk(x)  # [T, N, H]
+        h = h0
+        if self.gru is not None:
+            feat, h = self.gru(feat, h0, starts)
+        return self.post(feat), h
+
+
+class DiscovererActor(nn.Module):
+    """pi_l(a | o, z): categorical for Discrete actions, diagonal Gaussian (state-independent log-std)
+    for Box actions. The Gaussian's log-prob is of the unclipped sample; the env adapter clips."""
+
+    def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
+                 hidden: int = 64, recurrent: bool = True) -> None:
+        super().__init__()
+        self.n_agent_skills = n_agent_skills  # 0: flat MAPPO actor with no skill input
+        self.discrete = action_kind == "discrete"
+        self.body = _Recurrent(obs_dim + n_agent_skills, hidden, recurrent)
+        out = n_actions if self.discrete else action_dim
+        self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
+        self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
+
+    def _inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
+        if self.n_agent_skills == 0:
+            return obs
+        return torch.cat([obs, F.one_hot(skill, self.n_agent_skills).to(obs.dtype)], dim=-1)
+
+    def distribution(self, obs, skill, h0, starts):
+        """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
+        feat, h = self.body(self._inputs(obs, skill), h0, starts)
+        out = self.head(feat)
+        if self.discrete:
+            return Categorical(logits=out), h
+        return Normal(out, self.log_std.exp().expand_as(out)), h
+
+    def log_prob(self, dist, actions: torch.Tensor) -> torch.Tensor:
+        """actions float [T, N, D] as stored in the buffer -> log-prob [T, N]."""
+        if self.discrete:
+            return dist.log_prob(actions[..., 0].long())
+        return dist.log_prob(actions).sum(-1)
+
+    def entropy(self, dist) -> torch.Tensor:
+        return dist.entropy() if self.discrete else dist.entropy().sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs, skill, h, start, deterministic: bool = False):
+        """One step for N rows: obs [N, O], skill [N], h [N, H], start bool [N]
+        -> (actions float [N, D], log_prob [N], h_new [N, H])."""
+        skill = None if skill is None else skill[None]
+        dist, h_new = self.distribution(obs[None], skill, h, start[None])
+        if deterministic:
+            action = dist.probs.argmax(-1) if self.discrete else dist.mean
+        else:
+            action = dist.sample()
+        log_prob = self.log_prob(dist, action[..., None].float() if self.discrete else action)
+        action = action[..., None].float() if self.discrete else action  # [1, N, D]
+        return action[0], log_prob[0], h_new
+
+
+class DiscovererCritic(nn.Module):
+    """V_l(s, Z, agent id): the low-level value of an agent's intrinsic + extrinsic return.
+
+    The agent's one-hot id is a project choice (rewards differ per agent through q_d); turn it off
+    with model.critic_agent_id = false. Outputs are in the value normaliser's space.
+    """
+
+    def __init__(self, state_dim: int, n_team_skills: int, n_agents: int, hidden: int = 64,
+                 recurrent: bool = True, agent_id: bool = True) -> None:
+        super().__init__()
+        self.n_team_skills = n_team_skills  # 0: MAPPO critic with no skill input
+        self.n_agents = n_agents
+        self.agent_id = agent_id
+        self.body = _Recurrent(state_dim + n_team_skills + (n_agents if agent_id else 0), hidden, recurrent)
+        self.head = init_linear(nn.Linear(hidden, 1), 1.0)
+
+    def forward(self, state, team_skill, h0, starts):
+        """state [T, E, S], team_skill [T, E], h0 [E*A, H], starts [T, E*A] -> (values [T, E*A], h_T)."""
+        x = state
+        if self.n_team_skills:
+            x = torch.cat([x, F.one_hot(team_skill, self.n_team_skills).to(x.dtype)], dim=-1)
+        t, e, d = x.shape
+        a = self.n_agents
+        x = x[:, :, None, :].expand(t, e, a, d)  # [T, E, D] -> [T, E, A, D]
+        if self.agent_id:
+            ids = torch.eye(a, dtype=x.dtype, device=x.device).expand(t, e, a, a)
+            x = torch.cat([x, ids], dim=-1)
+        x = x.reshape(t, e * a, -1)  # [T, E, A, D'] -> [T, E*A, D']
+        feat, h = self.body(x, h0, starts)
+        return self.head(feat)[..., 0], h
