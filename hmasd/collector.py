@@ -1,0 +1,191 @@
+"""Rollout collection (paper Algorithm 1, with the project's synchronous choices).
+
+One `collect()` = exactly `rollout_length` steps of each of the E envs, all under one policy version:
+T x E env steps, written into the fused buffer. Skills are (re)assigned at the rollout's first step,
+at every episode start and every k steps; the coordinator records log-probs and high-level values at
+those steps, and the buffer turns them into segments. Shapes: T steps, E envs, A agents, H hidden.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hmasd.agent import HMASDAgent
+from hmasd.config import Config
+from hmasd.records import EpisodeInfo
+
+
+@dataclass
+class Rollout:
+    """What one collection hands to the learner, beside the filled buffer."""
+
+    buffer: object  # RolloutBuffer (C++ or NumPy reference), full, not yet finalised
+    next_state: np.ndarray  # [T, E, S] s_{t+1}: the final state where the episode ended at t
+    next_obs: np.ndarray  # [T, E, A, O]
+    starts: np.ndarray  # [T, E] bool: step t is the first of an episode (GRU reset)
+    actor_h0: torch.Tensor  # [E*A, H] actor hidden state before step 0
+    critic_h0: torch.Tensor  # [E*A, H]
+    last_values: np.ndarray  # [E, A] V_l of the state after the last step (real scale)
+    last_hl_values: np.ndarray  # [E, A+1] V_h of the state after the last step (real scale)
+    episodes: list[EpisodeInfo] = field(default_factory=list)
+    policy_version: int = 0  # the version every sample was collected under
+    versions: np.ndarray | None = None  # [T, E] the version stamped at each step
+    env_steps_per_env: np.ndarray | None = None  # [E] samples each env contributed
+    collect_seconds: float = 0.0
+
+
+class Collector:
+    """Drives the vectorised envs with the current policy and fills the buffer.
+
+    Keeps the state that crosses rollouts: the latest observations, the GRU hidden states and which
+    envs start a new episode. Skills never cross rollouts (reassigned at t=0) so no high-level sample
+    straddles two policy versions.
+    """
+
+    def __init__(self, vec, agent: HMASDAgent, cfg: Config, buffer, deterministic: bool = False) -> None:
+        self.vec, self.agent, self.cfg, self.buffer = vec, agent, cfg, buffer
+        spec = vec.spec
+        self.E, self.A, self.T = cfg.num_envs, spec.num_agents, cfg.rollout_length
+        self.k = cfg.hmasd.skill_interval if cfg.uses_skills else cfg.rollout_length
+        self.discrete = spec.action_kind == "discrete"
+        self.deterministic = deterministic
+        first = vec.reset()
+        self.obs, self.state, self.alive = first.obs, first.state, first.alive
+        E, A, H = self.E, self.A, agent.hidden
+        self.actor_h = torch.zeros(E * A, H)
+        self.critic_h = torch.zeros(E * A, H)
+        self.episode_start = np.ones(E, dtype=bool)
+        self.skill_timer = np.zeros(E, dtype=np.int64)
+        self.team_skill = np.zeros(E, dtype=np.int64)
+        self.agent_skills = np.zeros((E, A), dtype=np.int64)
+        self.hl_log_probs = np.zeros((E, A + 1), dtype=np.float32)
+        self.hl_values = np.zeros((E, A + 1), dtype=np.float32)
+        self.next_state = np.zeros((self.T, E, spec.state_dim), dtype=np.float32)
+        self.next_obs = np.zeros((self.T, E, A, spec.obs_dim), dtype=np.float32)
+        self.starts = np.zeros((self.T, E), dtype=bool)
+
+    # -- the state that crosses rollouts, for checkpoints ------------------------------------------
+    _ARRAYS = ("obs", "state", "alive", "episode_start", "skill_timer", "team_skill", "agent_skills",
+               "hl_log_probs", "hl_values")
+
+    def state_dict(self) -> dict:
+        out = {name: torch.from_numpy(np.array(getattr(self, name))) for name in self._ARRAYS}
+        out.update(actor_h=self.actor_h.clone(), critic_h=self.critic_h.clone())
+        return out
+
+    def load_state_dict(self, data: dict) -> None:
+        for name in self._ARRAYS:
+            current = getattr(self, name)
+            value = data[name].numpy().astype(current.dtype)
+            if value.shape != current.shape:
+                raise ValueError(f"collector state '{name}' has shape {value.shape}, expected {current.shape}")
+            setattr(self, name, value)
+        self.actor_h, self.critic_h = data["actor_h"].clone(), data["critic_h"].clone()
+
+    # -- skills -----------------------------------------------------------------------------------
+    def _assign_skills(self, assign: np.ndarray) -> None:
+        """Sample (Z, z^1..z^n) for the envs in `assign` and record log-probs and V_h values."""
+        self.skill_timer[assign] = 0
+        if not self.agent.uses_skills:
+            return
+        idx = np.flatnonzero(assign)
+        if idx.size == 0:
+            return
+        state = torch.from_numpy(self.state[idx])
+        obs = torch.from_numpy(self.obs[idx])
+        team, agents, log_probs, values = self.agent.coordinator.sample(state, obs, self.deterministic)
+        self.team_skill[idx] = team.numpy()
+        self.agent_skills[idx] = agents.numpy()
+        self.hl_log_probs[idx] = log_probs.numpy()
+        self.hl_values[idx] = self.agent.high_value_norm.denormalize(values).numpy()
+
+    def _high_values(self, state: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        if not self.agent.uses_skills:
+            return np.zeros((state.shape[0], self.A + 1), dtype=np.float32)
+        values = self.agent.coordinator.values(torch.from_numpy(state), torch.from_numpy(obs))
+        return self.agent.high_value_norm.denormalize(values).numpy()
+
+    def _critic(self, state: np.ndarray, h: torch.Tensor, starts: np.ndarray):
+        """V_l(s, Z, id) for every env and agent: state [E, S] -> (values [E, A] real scale, h_new)."""
+        team = torch.from_numpy(self.team_skill)[None]
+        start = torch.from_numpy(np.repeat(starts, self.A))[None]  # [E] -> [1, E*A]
+        with torch.no_grad():
+            v, h_new = self.agent.critic(torch.from_numpy(state)[None], team, h, start)
+            v = self.agent.low_value_norm.denormalize(v[0])
+        return v.view(self.E, self.A).numpy(), h_new
+
+    # -- one step ---------------------------------------------------------------------------------
+    def step(self, rollout_start: bool = False):
+        """Assign skills where due, act, step every env. Returns (StepBatch, the buffer's add() record)."""
+        E, A = self.E, self.A
+        assign = self.episode_start | (self.skill_timer >= self.k)
+        if rollout_start:
+            assign[:] = True  # skills never straddle two policy versions
+        self._assign_skills(assign)
+        starts = self.episode_start.copy()
+        flat_starts = torch.from_numpy(np.repeat(starts, A))  # [E] -> [E*A]
+        obs = torch.from_numpy(self.obs.reshape(E * A, -1))  # [E, A, O] -> [E*A, O]
+        skill = torch.from_numpy(self.agent_skills.reshape(E * A)) if self.agent.uses_skills else None
+        actions, log_probs, self.actor_h = self.agent.actor.act(obs, skill, self.actor_h, flat_starts,
+                                                                self.deterministic)
+        values, self.critic_h = self._critic(self.state, self.critic_h, starts)
+        actions = actions.view(E, A, -1).numpy()  # [E*A, D] -> [E, A, D]
+        env_actions = actions[..., 0].astype(np.int64) if self.discrete else actions
+        step = self.vec.step(env_actions)
+
+        bootstrap = np.zeros((E, A), dtype=np.float32)
+        hl_bootstrap = np.zeros((E, A + 1), dtype=np.float32)
+        if step.truncated.any():
+            # Truncation is not failure: bootstrap both levels from the final observation's value.
+            bootstrap, _ = self._critic(step.final_state, self.critic_h, np.zeros(E, dtype=bool))
+            hl_bootstrap = self._high_values(step.final_state, step.final_obs)
+        record = dict(
+            obs=self.obs, state=self.state, actions=np.ascontiguousarray(actions, dtype=np.float32),
+            log_probs=log_probs.view(E, A).numpy(), values=values,
+            reward=step.reward.astype(np.float32), terminated=step.terminated.astype(np.uint8),
+            truncated=step.truncated.astype(np.uint8), bootstrap_values=np.ascontiguousarray(bootstrap),
+            alive=self.alive.astype(np.uint8), team_skill=self.team_skill.copy(),
+            agent_skill=self.agent_skills.copy(), assign=assign.astype(np.uint8),
+            hl_log_probs=self.hl_log_probs.copy(), hl_values=self.hl_values.copy(),
+            hl_bootstrap_values=np.ascontiguousarray(hl_bootstrap, dtype=np.float32),
+        )
+        self.last_starts = starts
+        self.obs, self.state, self.alive = step.obs, step.state, step.alive
+        self.episode_start = step.terminated | step.truncated
+        self.skill_timer += 1
+        return step, record
+
+    # -- one rollout ------------------------------------------------------------------------------
+    def collect(self) -> Rollout:
+        """Exactly T steps of every env into the (reset) buffer. Each step is stamped with the agent's
+        policy version as read at that step, so the learner can prove no sample crosses a version."""
+        t0 = time.perf_counter()
+        E, T = self.E, self.T
+        buf = self.buffer
+        buf.reset()
+        actor_h0, critic_h0 = self.actor_h.clone(), self.critic_h.clone()
+        episodes: list[EpisodeInfo] = []
+        contributed = np.zeros(E, dtype=np.int64)
+        versions = np.zeros((T, E), dtype=np.int64)
+        for t in range(T):
+            step, record = self.step(rollout_start=(t == 0))
+            buf.add(**record)
+            self.starts[t] = self.last_starts
+            self.next_state[t] = step.final_state
+            self.next_obs[t] = step.final_obs
+            versions[t] = int(self.agent.policy_version)
+            episodes.extend(step.episodes)
+            contributed += 1  # every env steps once per synchronous step; counted, not assumed
+
+        last_values, _ = self._critic(self.state, self.critic_h, self.episode_start)
+        last_hl_values = self._high_values(self.state, self.obs)
+        return Rollout(
+            buffer=buf, next_state=self.next_state.copy(), next_obs=self.next_obs.copy(), starts=self.starts.copy(),
+            actor_h0=actor_h0, critic_h0=critic_h0, last_values=np.ascontiguousarray(last_values),
+            last_hl_values=np.ascontiguousarray(last_hl_values, dtype=np.float32), episodes=episodes,
+            policy_version=int(versions[0, 0]), versions=versions, env_steps_per_env=contributed,
+            collect_seconds=time.perf_counter() - t0,
+        )

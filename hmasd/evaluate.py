@@ -1,0 +1,174 @@
+"""Evaluation: `hmasd-eval --model-path PATH [--episodes N] [--deterministic] [--render out.gif] [--json]`.
+
+Runs N episodes with the checkpoint's own config (the env can be overridden with --set), in this
+process, and reports team return, episode length, success rate (where the env reports `success`)
+and skill usage: how often each team skill Z and each agent's skill z^i was chosen.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hmasd.agent import HMASDAgent
+from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from hmasd.collector import Collector
+from hmasd.config import Config, ConfigError, config_from_dict
+from hmasd.local_vec import LocalVecEnv
+
+
+def _skill_label(collector: Collector, spec) -> str:
+    if not collector.agent.uses_skills:
+        return ""
+    agents = ", ".join(f"{name}: z={int(z)}" for name, z in zip(spec.agent_names, collector.agent_skills[0]))
+    return f"Z={int(collector.team_skill[0])} | {agents}"
+
+
+def _annotate(frame: np.ndarray, text: str, step: int):
+    """Draw the current skills and the step under the frame (PIL; the env's own frame is untouched)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(frame)
+    canvas = Image.new("RGB", (img.width, img.height + 28), (255, 255, 255))
+    canvas.paste(img, (0, 0))
+    ImageDraw.Draw(canvas).text((4, img.height + 8), f"t={step}  {text}", fill=(0, 0, 0))
+    return canvas
+
+
+def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic: bool = False, seed: int = 0,
+                   render_path: str | Path | None = None, max_envs: int = 8) -> dict:
+    """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share."""
+    n_envs = max(1, min(episodes, max_envs))
+    quota = np.array([episodes // n_envs + (1 if i < episodes % n_envs else 0) for i in range(n_envs)])
+    eval_cfg = dataclasses.replace(cfg, num_envs=n_envs)
+    render_kwargs = {"render_mode": "rgb_array"} if render_path else {}
+    vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed)
+    was_training = agent.training
+    agent.eval()
+    try:
+        collector = Collector(vec, agent, eval_cfg, buffer=None, deterministic=deterministic)
+        done = np.zeros(n_envs, dtype=np.int64)
+        finished: list[dict] = []
+        team_counts = np.zeros(cfg.hmasd.n_team_skills if agent.uses_skills else 0, dtype=np.int64)
+        agent_counts = np.zeros((agent.n_agents, cfg.hmasd.n_agent_skills if agent.uses_skills else 0), np.int64)
+        frames = []
+        t = 0
+        while (done < quota).any():
+            step, record = collector.step(rollout_start=(t == 0))
+            counting = done < quota
+            if agent.uses_skills:
+                chosen = record["assign"].astype(bool) & counting
+                np.add.at(team_counts, record["team_skill"][chosen], 1)
+                for i in range(agent.n_agents):
+                    np.add.at(agent_counts[i], record["agent_skill"][chosen, i], 1)
+            if render_path and done[0] == 0:
+                frame = vec.render(0)
+                if frame is not None:
+                    frames.append(_annotate(frame, _skill_label(collector, vec.spec), t))
+            for ep in step.episodes:
+                if done[ep.env_index] < quota[ep.env_index]:
+                    finished.append(ep.stats)
+                    done[ep.env_index] += 1
+            t += 1
+    finally:
+        agent.train(was_training)
+        vec.close()
+    returns = np.array([e["return"] for e in finished], dtype=np.float64)
+    lengths = np.array([e["length"] for e in finished], dtype=np.float64)
+    has_success = all("success" in e for e in finished)
+    result = {
+        "episodes": len(finished),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "mean_length": float(lengths.mean()),
+        "success_rate": float(np.mean([e["success"] for e in finished])) if has_success else None,
+        "team_skill_counts": team_counts.tolist(),
+        "agent_skill_counts": {name: agent_counts[i].tolist() for i, name in enumerate(vec.spec.agent_names)},
+        "deterministic": deterministic,
+        "env_id": cfg.env.id,
+    }
+    if render_path and frames:
+        path = Path(render_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=120, loop=0)
+        result["render"] = str(path)
+    return result
+
+
+def load_agent(model_path: str, overrides: list[str]) -> tuple[HMASDAgent, Config, dict]:
+    """Rebuild the agent from a checkpoint alone (its embedded config), with optional --set overrides."""
+    data = load_checkpoint(model_path)
+    cfg = config_from_dict(data["config"], overrides)
+    from hmasd_envs import make_env
+
+    env = make_env(cfg.env.id, **cfg.env.kwargs)
+    spec = env.spec
+    env.close()
+    check_compatible(data, model_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)
+    agent = HMASDAgent(cfg, spec)
+    try:
+        agent.load_state_dict(data["agent"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0][:160]
+        raise CheckpointError(f"checkpoint '{model_path}' does not fit this config ({first}): "
+                              "evaluate it without --set model.* overrides") from None
+    return agent, cfg, data
+
+
+def format_report(result: dict) -> str:
+    lines = [
+        f"episodes      {result['episodes']} ({'deterministic' if result['deterministic'] else 'stochastic'}) on {result['env_id']}",
+        f"team return   {result['mean_return']:.3f} +- {result['std_return']:.3f}",
+        f"length        {result['mean_length']:.1f}",
+        f"success rate  {'n/a' if result['success_rate'] is None else format(result['success_rate'], '.1%')}",
+    ]
+    if result["team_skill_counts"]:
+        lines.append(f"team skills   {result['team_skill_counts']}")
+        for name, counts in result["agent_skill_counts"].items():
+            lines.append(f"  {name:<12}{counts}")
+    if result.get("render"):
+        lines.append(f"render        {result['render']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hmasd-eval", description="Evaluate an HMASD checkpoint.")
+    p.add_argument("--model-path", required=True, help="checkpoint (.pth) written by hmasd-train")
+    p.add_argument("--episodes", type=int, default=32, help="episodes to play (default 32)")
+    p.add_argument("--deterministic", action="store_true", help="greedy skills and actions")
+    p.add_argument("--render", metavar="OUT.gif", help="write a GIF of one episode with each agent's skill")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument("--seed", type=int, default=None, help="eval seed (default: the checkpoint's seed + 1000)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    return p
+
+
+def evaluate_main(args: argparse.Namespace, prog: str) -> int:
+    if args.episodes < 1:
+        print(f"{prog}: error: --episodes ({args.episodes}) must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        agent, cfg, _ = load_agent(args.model_path, args.set)
+    except (CheckpointError, ConfigError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(cfg.torch_threads)
+    seed = cfg.seed + 1000 if args.seed is None else args.seed
+    torch.manual_seed(seed)
+    result = run_evaluation(agent, cfg, args.episodes, args.deterministic, seed, args.render)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return evaluate_main(args, "hmasd-eval")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

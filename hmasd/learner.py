@@ -1,0 +1,280 @@
+"""One synchronous update of HMASD (paper Algorithm 1, lines after the rollout).
+
+Order: intrinsic rewards from the discriminators as they were during the rollout (Eq. 4) -> finalize
+in the buffer (reward mixing, k-step high-level rewards, GAE for both levels) -> discriminators
+(Eq. 8) -> coordinator (Eq. 6) -> discoverer (Eq. 7). Each part runs `ppo.epochs` epochs over
+`ppo.num_minibatches` minibatches with its own Adam optimiser and gradient-norm clip.
+Shapes: T steps, E envs, A agents, N = number of high-level segments.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from concurrent.futures import ThreadPoolExecutor
+
+from hmasd.agent import HMASDAgent
+from hmasd.collector import Rollout
+from hmasd.config import Config
+from hmasd.losses import clipped_value_loss, discriminator_loss, entropy_loss, ppo_policy_loss
+
+
+def _tensor(arr) -> torch.Tensor:
+    """A torch copy of a buffer array (the buffer hands out read-only views it will overwrite)."""
+    return torch.from_numpy(np.array(arr))
+
+
+def _adam(params, cfg: Config) -> torch.optim.Adam:
+    # foreach: one fused kernel per step instead of a Python loop over every parameter tensor.
+    return torch.optim.Adam(params, lr=cfg.ppo.lr, eps=cfg.ppo.adam_eps, weight_decay=cfg.ppo.weight_decay,
+                            foreach=True)
+
+
+def _normalize(adv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    sel = adv if mask is None else adv[mask.bool()]
+    return (adv - sel.mean()) / (sel.std() + 1e-8) if sel.numel() > 1 else adv
+
+
+def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
+    """1 - Var[target - pred] / Var[target]: 1 is perfect, 0 is no better than the mean."""
+    var = float(np.var(target))
+    return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var
+
+
+def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.Tensor]:
+    if count <= 1:
+        return [torch.arange(n)]
+    return list(torch.randperm(n, generator=generator).chunk(count))
+
+
+class Learner:
+    def __init__(self, agent: HMASDAgent, cfg: Config) -> None:
+        self.agent, self.cfg = agent, cfg
+        self.discoverer_optim = _adam(list(agent.actor.parameters()) + list(agent.critic.parameters()), cfg)
+        self.coordinator_optim = self.discriminator_optim = None
+        if agent.uses_skills:
+            self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg)
+            disc_params = list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())
+            self.discriminator_optim = _adam(disc_params, cfg)
+        # One generator per part: the parts may update concurrently and must stay deterministic.
+        self.generators = {name: torch.Generator().manual_seed(cfg.seed + i)
+                           for i, name in enumerate(("discoverer", "coordinator", "discriminator"))}
+        # The coordinator (+ discriminators) and the discoverer share no parameters and read the same
+        # finalized rollout, so their updates can run on two threads with the same result as in
+        # sequence; torch ops release the GIL, and during the update the env workers are idle.
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="hmasd-high") if cfg.parallel_update else None
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        named = {"discoverer": self.discoverer_optim, "coordinator": self.coordinator_optim,
+                 "discriminator": self.discriminator_optim}
+        return {k: v for k, v in named.items() if v is not None}
+
+    # -- rewards and returns ----------------------------------------------------------------------
+    @torch.no_grad()
+    def intrinsic_log_probs(self, ro: Rollout) -> tuple[np.ndarray, np.ndarray]:
+        """log q_D(Z | s_{t+1}) [T, E] and log q_d(z^i | o^i_{t+1}, Z) [T, E, A] in one batched pass.
+
+        The discriminators do not change inside a rollout, so this equals evaluating them per step.
+        """
+        buf = ro.buffer
+        T, E, A = buf.team_skill.shape[0], buf.team_skill.shape[1], buf.agent_skill.shape[2]
+        if not self.agent.uses_skills:
+            return np.zeros((T, E), np.float32), np.zeros((T, E, A), np.float32)
+        team = _tensor(buf.team_skill)
+        agents = _tensor(buf.agent_skill)
+        team_lp = torch.log_softmax(self.agent.team_discriminator(torch.from_numpy(ro.next_state)), -1)
+        team_lp = team_lp.gather(-1, team[..., None])[..., 0]
+        team_rep = team[:, :, None].expand(T, E, A)  # [T, E] -> [T, E, A]
+        agent_lp = torch.log_softmax(self.agent.agent_discriminator(torch.from_numpy(ro.next_obs), team_rep), -1)
+        agent_lp = agent_lp.gather(-1, agents[..., None])[..., 0]
+        return team_lp.numpy().astype(np.float32), agent_lp.numpy().astype(np.float32)
+
+    def finalize(self, ro: Rollout) -> dict[str, float]:
+        cfg, h = self.cfg, self.cfg.hmasd
+        log_q_team, log_q_agent = self.intrinsic_log_probs(ro)
+        skills = self.agent.uses_skills
+        ro.buffer.finalize(
+            log_q_team=log_q_team, log_q_agent=log_q_agent, last_values=ro.last_values,
+            last_hl_values=ro.last_hl_values, gamma=cfg.ppo.gamma, gae_lambda=cfg.ppo.gae_lambda,
+            gamma_high=cfg.gamma_high, gae_lambda_high=cfg.gae_lambda_high,
+            lambda_e=h.extrinsic_coef if skills else 1.0,
+            lambda_D=h.team_discriminator_coef if skills else 0.0,
+            lambda_d=h.agent_discriminator_coef if skills else 0.0,
+        )
+        stats = {}
+        if skills:
+            assign = np.asarray(ro.buffer.assign).astype(bool)
+            stats["Rewards/Intrinsic/Team_Mean"] = float(h.team_discriminator_coef * log_q_team.mean())
+            stats["Rewards/Intrinsic/Individual_Mean"] = float(h.agent_discriminator_coef * log_q_agent.mean())
+            stats["Rewards/HighLevel/K_Step_Accumulated_Mean"] = float(np.asarray(ro.buffer.hl_rewards)[assign].mean())
+            stats["Rewards/HighLevel/SegmentLength_Mean"] = float(np.asarray(ro.buffer.segment_lengths)[assign].mean())
+        stats["Rewards/LowLevel/Mixed_Mean"] = float(np.asarray(ro.buffer.rewards).mean())
+        return stats
+
+    # -- the three updates ------------------------------------------------------------------------
+    def update(self, ro: Rollout) -> dict[str, float]:
+        """Finalize and update every part; returns the metrics under their TensorBoard tags.
+
+        Raises RuntimeError if any sample was collected under another policy version than the
+        current one (strictly on-policy: no sample crosses a version).
+        """
+        version = int(self.agent.policy_version)
+        if ro.versions is None or not (ro.versions == version).all():
+            raise RuntimeError(f"rollout mixes policy versions {np.unique(ro.versions)} (current {version})")
+        stats = self.finalize(ro)
+        high = None
+        if self.agent.uses_skills:
+            if self.pool is not None:
+                high = self.pool.submit(self._update_high_level, ro)
+            else:
+                stats.update(self._update_high_level(ro))
+        stats.update(self.update_discoverer(ro))
+        if high is not None:
+            stats.update(high.result())
+        self.agent.policy_version += 1
+        return stats
+
+    def _update_high_level(self, ro: Rollout) -> dict[str, float]:
+        stats = self.update_discriminators(ro)
+        stats.update(self.update_coordinator(ro))
+        return stats
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def _step(self, optim: torch.optim.Optimizer, loss: torch.Tensor, groups: list[list[nn.Parameter]]) -> float:
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = 0.0
+        for params in groups:  # actor and critic are clipped separately, as MAPPO does
+            norm += float(nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm))
+        optim.step()
+        return norm
+
+    def update_discriminators(self, ro: Rollout) -> dict[str, float]:
+        """Paper Eq. 8 on the (s_{t+1}, Z, o_{t+1}, z) pairs of the rollout."""
+        buf, agent = ro.buffer, self.agent
+        T, E, A = np.asarray(buf.agent_skill).shape
+        state = torch.from_numpy(ro.next_state).reshape(T * E, -1)  # [T, E, S] -> [T*E, S]
+        obs = torch.from_numpy(ro.next_obs).reshape(T * E, A, -1)  # [T, E, A, O] -> [T*E, A, O]
+        team = _tensor(buf.team_skill).reshape(T * E)
+        agents = _tensor(buf.agent_skill).reshape(T * E, A)
+        alive = _tensor(buf.alive).reshape(T * E, A).bool()
+        params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
+        stats: dict[str, float] = {}
+        for _ in range(self.cfg.ppo.epochs):
+            for idx in _minibatches(T * E, self.cfg.ppo.num_minibatches, self.generators["discriminator"]):
+                team_logits = agent.team_discriminator(state[idx])
+                agent_logits = agent.agent_discriminator(obs[idx], team[idx, None].expand(-1, A))
+                loss, stats = discriminator_loss(team_logits, team[idx], agent_logits, agents[idx], alive[idx])
+                self._step(self.discriminator_optim, loss, params)
+        return {
+            "Losses/Discriminator/Team": stats["team"],
+            "Losses/Discriminator/Individual": stats["individual"],
+            "Skills/TeamDiscriminatorAccuracy": stats["team_accuracy"],
+            "Skills/IndividualDiscriminatorAccuracy": stats["individual_accuracy"],
+        }
+
+    def update_coordinator(self, ro: Rollout) -> dict[str, float]:
+        """Paper Eq. 6: PPO for Z with V_h(s_hat) and for each z^i with V_h(o_hat^i), all on r^h."""
+        buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
+        seg = _tensor(buf.assign).bool()  # [T, E] segment starts
+        state = _tensor(buf.state)[seg]  # [T, E, S] -> [N, S]
+        obs = _tensor(buf.obs)[seg]  # [T, E, A, O] -> [N, A, O]
+        team = _tensor(buf.team_skill)[seg]  # [N]
+        agents = _tensor(buf.agent_skill)[seg]  # [N, A]
+        old_log_probs = _tensor(buf.hl_log_probs)[seg]  # [N, A+1]
+        old_values = _tensor(buf.hl_values)[seg]  # real scale
+        returns = _tensor(buf.hl_returns)[seg]
+        advantages = _tensor(buf.hl_advantages)[seg]
+        norm = agent.high_value_norm
+        old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
+        norm.update(returns)
+        returns_n = norm.normalize(returns)
+        if ppo.normalize_advantages:
+            advantages = _normalize(advantages, None)
+        n = state.shape[0]
+        params = [list(agent.coordinator.parameters())]
+        for _ in range(ppo.epochs):
+            for idx in _minibatches(n, ppo.num_minibatches, self.generators["coordinator"]):
+                log_probs, entropy, values = agent.coordinator.evaluate(state[idx], obs[idx], team[idx], agents[idx])
+                # Eq. 6 sums one PPO term per skill (Z and every z^i): mean over samples, sum over A+1.
+                width = log_probs.shape[1]
+                pol, pol_stats = ppo_policy_loss(log_probs, old_log_probs[idx], advantages[idx], ppo.clip)
+                val, _ = clipped_value_loss(values, old_values_n[idx], returns_n[idx], ppo.clip, ppo.huber_delta)
+                ent, ent_stats = entropy_loss(entropy, self.cfg.hmasd.high_entropy_coef)
+                total = width * (pol + ppo.value_coef * val + ent)
+                grad_norm = self._step(self.coordinator_optim, total, params)
+        with torch.no_grad():
+            team_entropy = entropy[:, 0].mean().item()
+            usage = torch.bincount(team, minlength=agent.coordinator.n_team_skills).float()
+            usage = usage / usage.sum()
+            usage_entropy = float(-(usage[usage > 0] * usage[usage > 0].log()).sum())
+        return {
+            "Losses/Coordinator/Total": total.item(),
+            "Losses/Coordinator/Policy": width * pol.item(),
+            "Losses/Coordinator/Value": width * val.item(),
+            "Losses/Coordinator/Entropy": width * ent.item(),
+            "Skills/TeamSkillEntropy": team_entropy,
+            "Skills/TeamSkillUsageEntropy": usage_entropy,
+            "Diagnostics/Coordinator/ApproxKL": pol_stats["approx_kl"],
+            "Diagnostics/Coordinator/ClipFraction": pol_stats["clip_fraction"],
+            "Diagnostics/Coordinator/GradNorm": grad_norm,
+            "Diagnostics/Coordinator/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
+            "Diagnostics/Coordinator/AdvantageStd": float(_tensor(buf.hl_advantages)[seg].std()),
+            "Buffer/HighLevelSamples": float(n),
+        }
+
+    def update_discoverer(self, ro: Rollout) -> dict[str, float]:
+        """Paper Eq. 7: PPO on pi_l(a^i | o^i, z^i) with V_l and the mixed reward r^i, over whole
+        rollouts so the GRUs replay from the hidden states stored at collection."""
+        buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
+        T, E, A = np.asarray(buf.agent_skill).shape
+        obs = _tensor(buf.obs).reshape(T, E * A, -1)  # [T, E, A, O] -> [T, E*A, O]
+        state = _tensor(buf.state)  # [T, E, S]
+        skills = _tensor(buf.agent_skill).reshape(T, E * A) if agent.uses_skills else None
+        team = _tensor(buf.team_skill) if agent.uses_skills else None
+        actions = _tensor(buf.actions).reshape(T, E * A, -1)
+        old_log_probs = _tensor(buf.log_probs).reshape(T, E * A)
+        old_values = _tensor(buf.values).reshape(T, E * A)
+        returns = _tensor(buf.returns).reshape(T, E * A)
+        advantages = _tensor(buf.advantages).reshape(T, E * A)
+        mask = _tensor(buf.alive).reshape(T, E * A).bool()
+        starts = torch.from_numpy(np.repeat(ro.starts, A, axis=1))  # [T, E] -> [T, E*A]
+        norm = agent.low_value_norm
+        old_values_n = norm.normalize(old_values)
+        norm.update(returns[mask])
+        returns_n = norm.normalize(returns)
+        if ppo.normalize_advantages:
+            advantages = _normalize(advantages, mask)
+        actor_params, critic_params = list(agent.actor.parameters()), list(agent.critic.parameters())
+        # Minibatches split envs (whole sequences), so the GRU always replays from a stored state.
+        for _ in range(ppo.epochs):
+            for env_idx in _minibatches(E, ppo.num_minibatches, self.generators["discoverer"]):
+                cols = (env_idx[:, None] * A + torch.arange(A)).reshape(-1)  # env -> its E*A columns
+                sk = None if skills is None else skills[:, cols]
+                dist, _ = agent.actor.distribution(obs[:, cols], sk, ro.actor_h0[cols], starts[:, cols])
+                log_probs = agent.actor.log_prob(dist, actions[:, cols])
+                entropy = agent.actor.entropy(dist)
+                tm = None if team is None else team[:, env_idx]
+                values, _ = agent.critic(state[:, env_idx], tm, ro.critic_h0[cols], starts[:, cols])
+                m = mask[:, cols]
+                pol, pol_stats = ppo_policy_loss(log_probs, old_log_probs[:, cols], advantages[:, cols], ppo.clip, m)
+                val, _ = clipped_value_loss(values, old_values_n[:, cols], returns_n[:, cols], ppo.clip,
+                                            ppo.huber_delta, m)
+                ent, ent_stats = entropy_loss(entropy, self.cfg.hmasd.low_entropy_coef, m)
+                total = pol + ppo.value_coef * val + ent
+                grad_norm = self._step(self.discoverer_optim, total, [actor_params, critic_params])
+        return {
+            "Losses/Discoverer/Total": total.item(),
+            "Losses/Discoverer/Policy": pol.item(),
+            "Losses/Discoverer/Value": val.item(),
+            "Losses/Discoverer/Entropy": ent.item(),
+            "Diagnostics/Discoverer/ActionEntropy": ent_stats["entropy"],
+            "Diagnostics/Discoverer/ApproxKL": pol_stats["approx_kl"],
+            "Diagnostics/Discoverer/ClipFraction": pol_stats["clip_fraction"],
+            "Diagnostics/Discoverer/GradNorm": grad_norm,
+            "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
+            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(buf.advantages).std()),
+        }

@@ -1,0 +1,141 @@
+"""Structured logs (structlog) and TensorBoard through one metric sink.
+
+- Console: structlog's readable renderer on stderr (colours on a TTY), plus a progress bar on a TTY.
+- `logs/<run>.jsonl`: every event as one JSON line, including every metric dict.
+- `tf-logs/<run>/`: TensorBoard scalars, env steps on the x axis.
+`MetricSink.write(stats, step)` sends the same keys to the JSON log and to TensorBoard.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import structlog
+
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+class _BarAwareStream:
+    """Console stream that clears the progress bar line before a log line and redraws it after."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.bar = ""
+
+    def write(self, text: str) -> int:
+        if self.bar:
+            self.stream.write("\r\033[K")
+        n = self.stream.write(text)
+        if self.bar and text.endswith("\n"):
+            self.stream.write(self.bar)
+        return n
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def draw(self, bar: str) -> None:
+        self.bar = bar
+        self.stream.write("\r\033[K" + bar)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.bar:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.bar = ""
+
+
+_console_stream: _BarAwareStream | None = None
+
+
+def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None) -> None:
+    """Route the `hmasd` loggers to the console and, if given, to a JSON-lines file (appended)."""
+    global _console_stream
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    tty = sys.stderr.isatty()
+    _console_stream = _BarAwareStream(sys.stderr)
+    console = logging.StreamHandler(_console_stream)
+    console.setFormatter(structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.dev.ConsoleRenderer(colors=tty)],
+        foreign_pre_chain=_SHARED))
+    root = logging.getLogger("hmasd")
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    root.setLevel(level.upper())
+    root.propagate = False
+    root.addHandler(console)
+    metrics = logging.getLogger("hmasd.metrics")  # metrics go to the file only, not the console
+    for old in list(metrics.handlers):
+        metrics.removeHandler(old)
+        old.close()
+    metrics.propagate = False
+    metrics.setLevel(logging.INFO)
+    if jsonl_path is not None:
+        Path(jsonl_path).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(jsonl_path, mode="a", encoding="utf-8")
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.JSONRenderer()],
+            foreign_pre_chain=_SHARED))
+        root.addHandler(handler)
+        metrics.addHandler(handler)
+
+
+def get_logger(name: str = "hmasd"):
+    return structlog.get_logger(name)
+
+
+class ProgressBar:
+    """A one-line bar on a TTY; silent otherwise (logs already carry the progress)."""
+
+    def __init__(self, total: int, enabled: bool | None = None) -> None:
+        self.total = total
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def update(self, done: int, sps: float) -> None:
+        if not self.enabled or _console_stream is None:
+            return
+        frac = min(1.0, done / max(1, self.total))
+        width = 30
+        fill = int(frac * width)
+        _console_stream.draw(f"[{'#' * fill}{'.' * (width - fill)}] {frac:6.1%} {done}/{self.total} {sps:,.0f} SPS")
+
+    def close(self) -> None:
+        if self.enabled and _console_stream is not None:
+            _console_stream.finish()
+
+
+class MetricSink:
+    """One place metrics go: TensorBoard scalars and the JSON log, with the same keys."""
+
+    def __init__(self, tb_dir: str | Path, purge_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops any events at or after the resume step left by the run that was interrupted,
+        # so resumed curves carry on without duplicated points.
+        self.writer = SummaryWriter(log_dir=str(tb_dir), purge_step=purge_step)
+        self.log = get_logger("hmasd.metrics")
+
+    def write(self, stats: dict[str, float], step: int) -> None:
+        clean = {k: float(v) for k, v in stats.items() if v is not None}
+        for tag, value in clean.items():
+            self.writer.add_scalar(tag, value, global_step=step)
+        self.log.info("metrics", env_steps=step, **clean)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
