@@ -3,27 +3,29 @@
 # hmasd-train, and stops its own TensorBoard (by PID) when training ends or is interrupted.
 #
 #   ./start_sync_training.sh [--config F] [--model-path P] [--eval-only] [--log-level L]
-#                            [--port N] [--no-tensorboard] [--set KEY=VALUE ...]
+#                            [--port N] [--no-tensorboard] [--output-dir DIR] [--set KEY=VALUE ...]
 set -euo pipefail
 cd "$(dirname "$0")"
 PROG="start_sync_training.sh"
 
 usage() {
   cat <<USAGE
-usage: ./$PROG [--config F] [--model-path P] [--eval-only] [--log-level L] [--port N] [--no-tensorboard] [--set KEY=VALUE ...]
+usage: ./$PROG [--config F] [--model-path P] [--eval-only] [--log-level L] [--port N] [--no-tensorboard]
+                              [--output-dir DIR] [--set KEY=VALUE ...]
   --config F        training config (default configs/default.yaml; with --model-path: the checkpoint's)
   --model-path P    resume from checkpoint P (or evaluate it with --eval-only)
   --eval-only       evaluate --model-path and exit (no TensorBoard)
   --log-level L     DEBUG, INFO, WARNING or ERROR (default INFO)
   --port N          first TensorBoard port to try on 127.0.0.1 (default 6006; the next free one is used)
   --no-tensorboard  do not start TensorBoard
+  --output-dir DIR  where models/, tf-logs/ and logs/ go (default: this directory)
   --set KEY=VALUE   override a config key (repeatable), e.g. --set total_env_steps=20000
 USAGE
 }
 
 die() { echo "$PROG: error: $1" >&2; exit 2; }
 
-CONFIG=""; MODEL_PATH=""; EVAL_ONLY=0; LOG_LEVEL="INFO"; PORT=6006; TENSORBOARD=1; SETS=()
+CONFIG=""; MODEL_PATH=""; EVAL_ONLY=0; LOG_LEVEL="INFO"; PORT=6006; TENSORBOARD=1; OUT="."; SETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) [ $# -ge 2 ] || die "--config needs a file"; CONFIG="$2"; shift 2 ;;
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
     --log-level) [ $# -ge 2 ] || die "--log-level needs DEBUG, INFO, WARNING or ERROR"; LOG_LEVEL="$2"; shift 2 ;;
     --port) [ $# -ge 2 ] || die "--port needs a number"; PORT="$2"; shift 2 ;;
     --no-tensorboard) TENSORBOARD=0; shift ;;
+    --output-dir) [ $# -ge 2 ] || die "--output-dir needs a directory"; OUT="$2"; shift 2 ;;
     --set) [ $# -ge 2 ] || die "--set needs KEY=VALUE"; SETS+=(--set "$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (run ./$PROG --help for the options)" ;;
@@ -47,10 +50,10 @@ if [ -n "$CONFIG" ] && [ ! -f "$CONFIG" ]; then
 fi
 
 scripts/bootstrap.sh
-mkdir -p models tf-logs logs
+mkdir -p "$OUT/models" "$OUT/tf-logs" "$OUT/logs"
 PY=.venv/bin/python
 
-ARGS=(--log-level "$LOG_LEVEL" "${SETS[@]}")
+ARGS=(--log-level "$LOG_LEVEL" --output-dir "$OUT" "${SETS[@]}")
 [ -n "$CONFIG" ] && ARGS+=(--config "$CONFIG")
 [ -n "$MODEL_PATH" ] && ARGS+=(--model-path "$MODEL_PATH")
 if [ -z "$CONFIG" ] && [ -z "$MODEL_PATH" ]; then ARGS+=(--config configs/default.yaml); fi
@@ -91,9 +94,9 @@ for port in range(start, min(start + 100, 65536)):
 PYEOF
 )"
   [ -n "$TB_PORT" ] || die "no free port in $PORT-$((PORT + 99)) for TensorBoard: pass --port N or --no-tensorboard"
-  .venv/bin/tensorboard --logdir tf-logs --host 127.0.0.1 --port "$TB_PORT" >logs/tensorboard.log 2>&1 &
+  .venv/bin/tensorboard --logdir "$OUT/tf-logs" --host 127.0.0.1 --port "$TB_PORT" >"$OUT/logs/tensorboard.log" 2>&1 &
   TB_PID=$!
-  echo "$PROG: TensorBoard at http://127.0.0.1:$TB_PORT/ (pid $TB_PID, log logs/tensorboard.log)" >&2
+  echo "$PROG: TensorBoard at http://127.0.0.1:$TB_PORT/ (pid $TB_PID, log $OUT/logs/tensorboard.log)" >&2
 fi
 
 # Training runs in the background so this shell can forward SIGTERM and still clean up.

@@ -155,12 +155,15 @@ class _Channel:
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGTERM us when the parent dies; exit now if it already has."""
+    """Ask the kernel to SIGKILL us when the parent dies; exit now if it already has.
+
+    SIGKILL, not SIGTERM: SIGTERM is reserved for the parent's own shutdown (see `_on_sigterm`), and a
+    worker holds nothing that needs cleaning up (its shared memory is an anonymous memfd)."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             PR_SET_PDEATHSIG = 1
-            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):
             pass  # the getppid() checks below still apply
     # The parent may have died before prctl took effect; then we were re-parented already.
@@ -300,10 +303,22 @@ def serve(chan: _Channel, shm_fd: int) -> int:
         return 1
 
 
+def _on_sigterm(parent_pid: int):
+    """A SIGTERM sent to the whole process group (a job scheduler, `timeout`, a launcher) must let the
+    parent finish its step and save its checkpoint: while the parent lives it shuts us down itself."""
+
+    def handler(_signum, _frame) -> None:
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+    return handler
+
+
 def main(argv: list[str]) -> int:
     # First thing: Ctrl-C in the terminal reaches the whole process group; the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock_fd, shm_fd, parent_pid = (int(a) for a in argv[1:4])
+    signal.signal(signal.SIGTERM, _on_sigterm(parent_pid))
     _die_with_parent(parent_pid)
     sock = socket.socket(fileno=sock_fd)
     return serve(_Channel(sock, parent_pid), shm_fd)

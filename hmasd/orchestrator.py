@@ -252,10 +252,10 @@ class _WorkerPool:
             try:
                 wk.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                wk.proc.terminate()
+                wk.proc.terminate()  # a worker whose parent lives ignores this: SIGKILL follows
         for wk in self.workers:
             try:
-                wk.proc.wait(timeout=_KILL_GRACE_S)
+                wk.proc.wait(timeout=_KILL_GRACE_S if graceful else 0.2)
             except subprocess.TimeoutExpired:
                 wk.proc.kill()
                 wk.proc.wait()

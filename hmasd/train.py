@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from hmasd.logger import configure_logging, get_logger
     from hmasd.orchestrator import EnvWorkerError
-    from hmasd.trainer import OutputPaths, Trainer, resolve_run_name
+    from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
     cfg = resolve_run_name(cfg)
     paths = OutputPaths(Path(args.output_dir), cfg.run_name)
     configure_logging(args.log_level, paths.jsonl)
     log = get_logger("hmasd.train")
+    stop = StopSignal().install()
     try:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path)
     except CheckpointError as exc:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("training started", run=cfg.run_name, algo=cfg.algo, env=cfg.env.id,
              resumed_from=args.model_path, env_steps=trainer.counters.env_steps, tf_logs=str(paths.tf_logs))
     try:
-        counters = trainer.run()
+        counters = trainer.run(stop)
     except EnvWorkerError as exc:
         log.error("environment worker failed", error=str(exc))
         return 1

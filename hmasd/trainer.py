@@ -22,7 +22,7 @@ from hmasd.collector import Collector, Rollout
 from hmasd.config import Config, dump_config
 from hmasd.learner import Learner
 from hmasd.logger import MetricSink, ProgressBar, get_logger
-from hmasd.orchestrator import VecEnv
+from hmasd.orchestrator import EnvWorkerError, VecEnv
 
 
 @dataclass
@@ -59,8 +59,27 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-class Interrupted(Exception):
-    """Raised from the SIGINT/SIGTERM handler between steps so the trainer can save and exit."""
+class StopSignal:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between updates, so the trainer finishes the
+    current step, writes its final checkpoint and exits cleanly. Installed before the envs start, so
+    a signal during start-up is not lost either."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self._previous: dict = {}
+
+    def install(self) -> "StopSignal":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, _frame) -> None:
+        self.name = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 class Trainer:
@@ -95,7 +114,9 @@ class Trainer:
         self.sink = MetricSink(paths.tf_logs, purge_step=self.counters.env_steps + 1 if resume else None)
 
     # -- checkpoints ------------------------------------------------------------------------------
-    def payload(self) -> dict:
+    def payload(self, with_envs: bool = True) -> dict:
+        """Everything needed to resume. Without envs (after a worker fault) a resume starts fresh
+        episodes instead of continuing the interrupted ones; the learned state is complete either way."""
         spec, c = self.spec, self.counters
         return {
             "config": self.cfg.to_dict(),
@@ -107,8 +128,8 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers().items()},
             "rng": {"torch": torch.get_rng_state(),
                     "learner": {k: g.get_state() for k, g in self.learner.generators.items()}},
-            "collector": self.collector.state_dict(),
-            "envs": self.vec.get_env_states(),
+            "collector": self.collector.state_dict() if with_envs else None,
+            "envs": self.vec.get_env_states() if with_envs else None,
         }
 
     def _restore(self, data: dict) -> None:
@@ -124,26 +145,20 @@ class Trainer:
         c = data["counters"]
         self.counters = Counters(env_steps=c["env_steps"], updates=c["updates"], episodes=c["episodes"])
 
-    def save(self, tag: int | str) -> Path:
-        path = save_checkpoint(self.payload(), checkpoint_path(self.paths.models, tag))
+    def save(self, tag: int | str, with_envs: bool = True) -> Path:
+        path = save_checkpoint(self.payload(with_envs), checkpoint_path(self.paths.models, tag))
         self.log.info(f"checkpoint saved to {path}", path=str(path), env_steps=self.counters.env_steps)
         return path
 
     # -- the loop ---------------------------------------------------------------------------------
-    def run(self) -> Counters:
+    def run(self, stop: StopSignal | None = None) -> Counters:
         cfg, c = self.cfg, self.counters
         batch = cfg.num_envs * cfg.rollout_length
         bar = ProgressBar(cfg.total_env_steps)
-        previous = {signal.SIGINT: signal.getsignal(signal.SIGINT), signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
-        stop = {"signal": None}
-
-        def on_signal(signum, _frame):
-            stop["signal"] = signal.Signals(signum).name  # finish the current step, then save and exit
-
-        for sig in previous:
-            signal.signal(sig, on_signal)
+        owned = stop is None
+        stop = stop or StopSignal().install()
         try:
-            while c.env_steps < cfg.total_env_steps and stop["signal"] is None:
+            while c.env_steps < cfg.total_env_steps and stop.name is None:
                 t0 = time.perf_counter()
                 ro = self.collector.collect()
                 n = ro.buffer.size * cfg.num_envs
@@ -169,12 +184,16 @@ class Trainer:
                     self.save(c.env_steps)
                 if cfg.eval_interval and c.env_steps // cfg.eval_interval > (c.env_steps - batch) // cfg.eval_interval:
                     self.evaluate()
-            if stop["signal"] is not None:
-                self.log.warning(f"{stop['signal']} received: saving the final checkpoint and stopping")
+            if stop.name is not None:
+                self.log.warning(f"{stop.name} received: saving the final checkpoint and stopping")
             self.save("final")
+        except EnvWorkerError:
+            # The envs are gone, the learning is not: keep it (the failed update never started).
+            self.save("final", with_envs=False)
+            raise
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            if owned:
+                stop.restore()
             bar.close()
             self.close()
         return c

@@ -1,0 +1,185 @@
+"""Checkpoints, exact resume, evaluation and the errors users hit, through the real CLIs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.conftest import BIN, ROOT, run_cli
+
+SMOKE = str(ROOT / "configs" / "smoke.yaml")
+
+
+def _ckpt(root: Path, tag) -> Path:
+    return root / "models" / f"hmasd_sync_enhanced_{tag}.pth"
+
+
+def test_resume_gives_the_same_next_update_as_an_uninterrupted_run(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    common = ["--set", "eval_interval=0", "--set", "save_interval=128"]
+    run_cli("hmasd-train", "--config", SMOKE, "--output-dir", str(straight), "--set", "total_env_steps=192", *common,
+            cwd=tmp_path, check=True)
+    # Resume from the step-128 checkpoint of the same run and do the one remaining update.
+    run_cli("hmasd-train", "--model-path", str(_ckpt(straight, 128)), "--output-dir", str(resumed), *common,
+            "--set", "total_env_steps=192", cwd=tmp_path, check=True)
+    a = torch.load(_ckpt(straight, "final"), weights_only=True)
+    b = torch.load(_ckpt(resumed, "final"), weights_only=True)
+    assert a["counters"] == b["counters"] and a["counters"]["env_steps"] == 192
+    for name, tensor in a["agent"].items():
+        assert torch.equal(tensor, b["agent"][name]), f"{name} differs after resume"
+    c = torch.load(_ckpt(straight, 128), weights_only=True)
+    assert any(not torch.equal(c["agent"][n], a["agent"][n]) for n in a["agent"])  # the update did change weights
+
+
+def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
+    run_cli("hmasd-train", "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "total_env_steps=64",
+            "--set", "eval_interval=0", cwd=tmp_path, check=True)
+    data = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert set(data) >= {"config", "env", "counters", "agent", "optimizers", "rng", "collector", "envs"}
+    assert set(data["optimizers"]) == {"discoverer", "coordinator", "discriminator"}
+    assert data["counters"] == {"env_steps": 64, "updates": 1, "episodes": data["counters"]["episodes"],
+                                "policy_version": 1}
+    assert "low_value_norm.running_mean" in data["agent"] and "high_value_norm.running_mean" in data["agent"]
+    assert data["config"]["env"]["id"] == "simple_spread_v3" and len(data["envs"]) == 4
+    assert not list((tmp_path / "models").glob("*.tmp"))
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigint_then_resume_then_evaluate_with_json_and_gif(tmp_path):
+    proc = subprocess.Popen(
+        [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "total_env_steps=1000000",
+         "--set", "eval_interval=0"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _ckpt(tmp_path, 256).exists(), 120, "the first checkpoints")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGINT received" in err
+    final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    stopped_at = final["counters"]["env_steps"]
+    assert 256 <= stopped_at < 1_000_000
+
+    target = stopped_at + 128
+    run_cli("hmasd-train", "--model-path", str(_ckpt(tmp_path, "final")), "--output-dir", str(tmp_path),
+            "--set", f"total_env_steps={target}", cwd=tmp_path, check=True)
+    resumed = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert resumed["counters"]["env_steps"] == target
+    assert resumed["counters"]["updates"] == final["counters"]["updates"] + 2
+
+    # TensorBoard curve carries on: one run dir, strictly increasing steps, no duplicates.
+    (run_dir,) = (tmp_path / "tf-logs").iterdir()
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("Sync/PolicyVersion")]
+    assert steps == sorted(set(steps)) and steps[-1] == target and steps[0] == 64
+    assert [e.value for e in acc.Scalars("Sync/PolicyVersion")] == list(range(1, len(steps) + 1))
+
+    gif = tmp_path / "episode.gif"
+    proc = run_cli("hmasd-eval", "--model-path", str(_ckpt(tmp_path, "final")), "--episodes", "3", "--json",
+                   "--render", str(gif), cwd=tmp_path, check=True)
+    result = json.loads(proc.stdout)
+    assert result["episodes"] == 3 and result["mean_length"] == 25.0 and result["success_rate"] is None
+    for key in ("mean_return", "std_return", "team_skill_counts", "agent_skill_counts"):
+        assert key in result
+    assert sum(result["team_skill_counts"]) >= 3 * 2  # k=4 in 25 steps: at least 2 assignments per episode
+    assert gif.stat().st_size > 0 and gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_eval_reports_success_rate_on_alice_and_bob(tmp_path):
+    run_cli("hmasd-train", "--config", str(ROOT / "configs/alice_and_bob.yaml"), "--output-dir", str(tmp_path),
+            "--set", "num_envs=2", "--set", "num_workers=1", "--set", "total_env_steps=200", "--set", "eval_interval=0",
+            "--set", "ppo.epochs=1", cwd=tmp_path, check=True)
+    proc = run_cli("hmasd-train", "--eval-only", "--model-path", str(_ckpt(tmp_path, "final")), "--episodes", "2",
+                   "--deterministic", "--json", cwd=tmp_path, check=True)
+    result = json.loads(proc.stdout)
+    assert result["success_rate"] in (0.0, 0.5, 1.0) and result["episodes"] == 2
+    assert len(result["team_skill_counts"]) == 2
+    assert set(result["agent_skill_counts"]) == {"alice", "bob"}
+    assert all(len(c) == 4 for c in result["agent_skill_counts"].values())
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("good")
+    run_cli("hmasd-train", "--config", SMOKE, "--output-dir", str(root), "--set", "total_env_steps=64",
+            "--set", "eval_interval=0", cwd=root, check=True)
+    return _ckpt(root, "final")
+
+
+def _one_line_error(proc, tool, fragment):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{tool}: error: ") and fragment in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("tool", ["hmasd-eval", "hmasd-train"])
+def test_bad_checkpoints_give_one_clear_line(tmp_path, good_checkpoint, tool):
+    missing = tmp_path / "missing.pth"
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(os.urandom(4096))
+    truncated = tmp_path / "truncated.pth"
+    data = good_checkpoint.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    cases = [(missing, "not found"), (corrupt, "corrupt or truncated"), (truncated, "corrupt or truncated")]
+    for path, fragment in cases:
+        proc = run_cli(tool, "--model-path", str(path), cwd=tmp_path)
+        _one_line_error(proc, tool, fragment)
+    assert not (tmp_path / "models").exists()
+
+
+def test_checkpoint_from_another_env_or_agent_count_is_refused(tmp_path, good_checkpoint):
+    proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--set", "env.id=alice_and_bob", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-eval", "trained with 3 agents but env 'alice_and_bob' has 2")
+    proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--set", "env.kwargs={N: 4}", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-eval", "trained with 3 agents")
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--set", "env.kwargs={N: 2}",
+                   "--output-dir", str(tmp_path), cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "trained with 3 agents")
+    assert not list((tmp_path / "models").glob("*.pth")) if (tmp_path / "models").exists() else True
+
+
+def test_config_typo_with_a_checkpoint_is_one_line(tmp_path, good_checkpoint):
+    proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--set", "ppo.lerning_rate=1", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-eval", "unknown config key 'ppo.lerning_rate'")
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--set", "total_env_step=9", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "did you mean 'total_env_steps'?")
+    proc = run_cli("hmasd-train", "--eval-only", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "--eval-only needs --model-path")
+
+
+def test_sigterm_to_the_whole_process_group_still_saves_a_complete_checkpoint(tmp_path):
+    # A scheduler or `timeout` signals every process of the job: the workers must let the trainer
+    # finish its step and snapshot them instead of dying under it.
+    proc = subprocess.Popen(
+        [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "total_env_steps=1000000",
+         "--set", "eval_interval=0"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        _wait_for(lambda: _ckpt(tmp_path, 128).exists(), 120, "the first checkpoint")
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "SIGTERM received" in err
+    final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert final["envs"] is not None and len(final["envs"]) == 4
