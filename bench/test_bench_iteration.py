@@ -1,0 +1,77 @@
+"""One full synchronous iteration on simple_spread_v3 (3 agents), default config: collect 1024 env
+steps with 32 envs in worker subprocesses, then 15 epochs of discriminators, coordinator and
+discoverer. Target: at most 0.5 s per iteration (2,000 env steps/s end to end) on 2 cores.
+
+    .venv/bin/python -m pytest bench/test_bench_iteration.py --benchmark-only -s
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+
+from hmasd.agent import HMASDAgent
+from hmasd.buffer import make_rollout_buffer
+from hmasd.collector import Collector
+from hmasd.config import load_config
+from hmasd.learner import Learner
+from hmasd.orchestrator import VecEnv
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    cfg = load_config("configs/default.yaml")
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers, seed=cfg.seed)
+    spec = vec.spec
+    agent = HMASDAgent(cfg, spec)
+    buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
+                              obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
+    collector, learner = Collector(vec, agent, cfg, buf), Learner(agent, cfg)
+    yield cfg, agent, collector, learner
+    learner.close()
+    vec.close()
+
+
+def _iteration(collector, learner):
+    ro = collector.collect()
+    stats = learner.update(ro)
+    return ro, stats
+
+
+def test_full_iteration(benchmark, pipeline):
+    cfg, agent, collector, learner = pipeline
+    version = int(agent.policy_version)
+    ro, stats = _iteration(collector, learner)  # correctness before timing
+    assert ro.buffer.size * cfg.num_envs == 1024 and int(agent.policy_version) == version + 1
+    assert all(math.isfinite(value) for key, value in stats.items() if not key.endswith("ExplainedVariance"))
+    benchmark.pedantic(_iteration, args=(collector, learner), rounds=8, warmup_rounds=1)
+    mean = benchmark.stats.stats.mean
+    print(f"\nfull iteration: {mean:.3f} s mean -> {1024 / mean:,.0f} env steps/s end to end (target <= 0.5 s)")
+
+
+def test_phase_split(pipeline):
+    """Not a timing assertion: prints where one iteration's time goes, measured in one run."""
+    _, _, collector, learner = pipeline
+    rows = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        ro = collector.collect()
+        t1 = time.perf_counter()
+        learner.finalize(ro)
+        t2 = time.perf_counter()
+        learner.update_discriminators(ro)
+        t3 = time.perf_counter()
+        learner.update_coordinator(ro)
+        t4 = time.perf_counter()
+        learner.update_discoverer(ro)
+        t5 = time.perf_counter()
+        learner.agent.policy_version += 1
+        rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
+    med = [sorted(col)[len(col) // 2] for col in zip(*rows)]
+    print("\nmedian seconds, sequential: collect {:.3f} | finalize {:.4f} | discriminators {:.3f} | "
+          "coordinator {:.3f} | discoverer {:.3f}".format(*med))
+    assert all(m > 0 for m in med)
