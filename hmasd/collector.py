@@ -26,8 +26,8 @@ class Rollout:
     next_state: np.ndarray  # [T, E, S] s_{t+1}: the final state where the episode ended at t
     next_obs: np.ndarray  # [T, E, A, O]
     starts: np.ndarray  # [T, E] bool: step t is the first of an episode (GRU reset)
-    actor_h0: torch.Tensor  # [E*A, H] actor hidden state before step 0
-    critic_h0: torch.Tensor  # [E*A, H]
+    actor_h: torch.Tensor  # [T, E*A, H] actor hidden state before each step (before any reset)
+    critic_h: torch.Tensor  # [T, E*A, H]
     last_values: np.ndarray  # [E, A] V_l of the state after the last step (real scale)
     last_hl_values: np.ndarray  # [E, A+1] V_h of the state after the last step (real scale)
     episodes: list[EpisodeInfo] = field(default_factory=list)
@@ -166,11 +166,14 @@ class Collector:
         E, T = self.E, self.T
         buf = self.buffer
         buf.reset()
-        actor_h0, critic_h0 = self.actor_h.clone(), self.critic_h.clone()
+        # Hidden states before every step: training replays data chunks from them (MAPPO's approach).
+        actor_hs = torch.empty(T, *self.actor_h.shape)
+        critic_hs = torch.empty(T, *self.critic_h.shape)
         episodes: list[EpisodeInfo] = []
         contributed = np.zeros(E, dtype=np.int64)
         versions = np.zeros((T, E), dtype=np.int64)
         for t in range(T):
+            actor_hs[t], critic_hs[t] = self.actor_h, self.critic_h
             step, record = self.step(rollout_start=(t == 0))
             buf.add(**record)
             self.starts[t] = self.last_starts
@@ -184,7 +187,7 @@ class Collector:
         last_hl_values = self._high_values(self.state, self.obs)
         return Rollout(
             buffer=buf, next_state=self.next_state.copy(), next_obs=self.next_obs.copy(), starts=self.starts.copy(),
-            actor_h0=actor_h0, critic_h0=critic_h0, last_values=np.ascontiguousarray(last_values),
+            actor_h=actor_hs, critic_h=critic_hs, last_values=np.ascontiguousarray(last_values),
             last_hl_values=np.ascontiguousarray(last_hl_values, dtype=np.float32), episodes=episodes,
             policy_version=int(versions[0, 0]), versions=versions, env_steps_per_env=contributed,
             collect_seconds=time.perf_counter() - t0,

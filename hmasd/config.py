@@ -60,6 +60,7 @@ class PPOConfig:
     weight_decay: float = 0.0
     value_norm: bool = True
     normalize_advantages: bool = True
+    data_chunk_length: int | None = 8  # GRU training chunks (MAPPO); null = whole rollouts
 
 
 @dataclass
@@ -303,6 +304,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} ({value}) must be at least 1")
     if cfg.num_workers is not None and cfg.num_workers < 1:
         raise ConfigError(f"num_workers ({cfg.num_workers}) must be at least 1, or null for one per CPU")
+    if cfg.ppo.data_chunk_length is not None and cfg.ppo.data_chunk_length < 0:
+        raise ConfigError(f"ppo.data_chunk_length ({cfg.ppo.data_chunk_length}) must be >= 1, or null for whole rollouts")
     if cfg.eval_interval < 0:
         raise ConfigError(f"eval_interval ({cfg.eval_interval}) must be >= 0 (0 disables evaluation)")
     if cfg.step_timeout_s <= 0:

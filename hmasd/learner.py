@@ -226,46 +226,74 @@ class Learner:
             "Buffer/HighLevelSamples": float(n),
         }
 
-    def update_discoverer(self, ro: Rollout) -> dict[str, float]:
-        """Paper Eq. 7: PPO on pi_l(a^i | o^i, z^i) with V_l and the mixed reward r^i, over whole
-        rollouts so the GRUs replay from the hidden states stored at collection."""
-        buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
+    def discoverer_batch(self, ro: Rollout) -> dict:
+        """The rollout in the discoverer's training layout: MAPPO's data chunks.
+
+        The rollout is cut into chunks of `ppo.data_chunk_length` steps; each chunk replays the GRUs
+        from the hidden state stored at collection, so the GRU runs L steps over a C-times wider batch
+        instead of T steps over a narrow one. Column c*N + n holds chunk c of sequence n.
+        """
+        buf, agent = ro.buffer, self.agent
         T, E, A = np.asarray(buf.agent_skill).shape
-        obs = _tensor(buf.obs).reshape(T, E * A, -1)  # [T, E, A, O] -> [T, E*A, O]
-        state = _tensor(buf.state)  # [T, E, S]
-        skills = _tensor(buf.agent_skill).reshape(T, E * A) if agent.uses_skills else None
-        team = _tensor(buf.team_skill) if agent.uses_skills else None
-        actions = _tensor(buf.actions).reshape(T, E * A, -1)
-        old_log_probs = _tensor(buf.log_probs).reshape(T, E * A)
-        old_values = _tensor(buf.values).reshape(T, E * A)
-        returns = _tensor(buf.returns).reshape(T, E * A)
-        advantages = _tensor(buf.advantages).reshape(T, E * A)
-        mask = _tensor(buf.alive).reshape(T, E * A).bool()
-        starts = torch.from_numpy(np.repeat(ro.starts, A, axis=1))  # [T, E] -> [T, E*A]
+        L = _chunk_length(T, self.cfg.ppo.data_chunk_length)
+        C = T // L  # chunks per sequence
+
+        def chunked(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
+
+        alive = _tensor(buf.alive).reshape(T, E * A).bool()
+        return {
+            "A": A, "sequences": C * E,
+            "obs": chunked(_tensor(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
+            "state": chunked(_tensor(buf.state)),  # [T, E, S] -> [L, C*E, S]
+            "skills": chunked(_tensor(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
+            "team": chunked(_tensor(buf.team_skill)) if agent.uses_skills else None,
+            "actions": chunked(_tensor(buf.actions).reshape(T, E * A, -1)),
+            "old_log_probs": chunked(_tensor(buf.log_probs).reshape(T, E * A)),
+            "old_values": _tensor(buf.values).reshape(T, E * A),  # real scale, not chunked
+            "returns": _tensor(buf.returns).reshape(T, E * A),
+            "advantages": chunked(_tensor(buf.advantages).reshape(T, E * A)),
+            "alive": alive,
+            "mask": chunked(alive),
+            "starts": chunked(torch.from_numpy(np.repeat(ro.starts, A, axis=1))),  # [T, E] -> [L, C*E*A]
+            "actor_h0": ro.actor_h[::L].reshape(C * E * A, -1),  # hidden state at each chunk start
+            "critic_h0": ro.critic_h[::L].reshape(C * E * A, -1),
+            "chunked": chunked,
+        }
+
+    def discoverer_forward(self, b: dict, seq: torch.Tensor):
+        """Replay the chunks `seq` -> (log_probs, entropy, values, cols), all [L, len(seq)*A]."""
+        agent, A = self.agent, b["A"]
+        cols = (seq[:, None] * A + torch.arange(A)).reshape(-1)  # sequence -> its agent columns
+        skills = None if b["skills"] is None else b["skills"][:, cols]
+        dist, _ = agent.actor.distribution(b["obs"][:, cols], skills, b["actor_h0"][cols], b["starts"][:, cols])
+        team = None if b["team"] is None else b["team"][:, seq]
+        values, _ = agent.critic(b["state"][:, seq], team, b["critic_h0"][cols], b["starts"][:, cols])
+        return agent.actor.log_prob(dist, b["actions"][:, cols]), agent.actor.entropy(dist), values, cols
+
+    def update_discoverer(self, ro: Rollout) -> dict[str, float]:
+        """Paper Eq. 7: PPO on pi_l(a^i | o^i, z^i) with V_l and the mixed reward r^i."""
+        agent, ppo = self.agent, self.cfg.ppo
+        b = self.discoverer_batch(ro)
         norm = agent.low_value_norm
-        old_values_n = norm.normalize(old_values)
-        norm.update(returns[mask])
-        returns_n = norm.normalize(returns)
-        if ppo.normalize_advantages:
-            advantages = _normalize(advantages, mask)
+        old_values_n = b["chunked"](norm.normalize(b["old_values"]))
+        norm.update(b["returns"][b["alive"]])
+        returns_n = b["chunked"](norm.normalize(b["returns"]))
+        advantages = _normalize(b["advantages"], b["mask"]) if ppo.normalize_advantages else b["advantages"]
         actor_params, critic_params = list(agent.actor.parameters()), list(agent.critic.parameters())
-        # Minibatches split envs (whole sequences), so the GRU always replays from a stored state.
+        # Minibatches split whole chunks, so the GRUs always replay from a stored state.
         for _ in range(ppo.epochs):
-            for env_idx in _minibatches(E, ppo.num_minibatches, self.generators["discoverer"]):
-                cols = (env_idx[:, None] * A + torch.arange(A)).reshape(-1)  # env -> its E*A columns
-                sk = None if skills is None else skills[:, cols]
-                dist, _ = agent.actor.distribution(obs[:, cols], sk, ro.actor_h0[cols], starts[:, cols])
-                log_probs = agent.actor.log_prob(dist, actions[:, cols])
-                entropy = agent.actor.entropy(dist)
-                tm = None if team is None else team[:, env_idx]
-                values, _ = agent.critic(state[:, env_idx], tm, ro.critic_h0[cols], starts[:, cols])
-                m = mask[:, cols]
-                pol, pol_stats = ppo_policy_loss(log_probs, old_log_probs[:, cols], advantages[:, cols], ppo.clip, m)
+            for seq in _minibatches(b["sequences"], ppo.num_minibatches, self.generators["discoverer"]):
+                log_probs, entropy, values, cols = self.discoverer_forward(b, seq)
+                m = b["mask"][:, cols]
+                pol, pol_stats = ppo_policy_loss(log_probs, b["old_log_probs"][:, cols], advantages[:, cols],
+                                                 ppo.clip, m)
                 val, _ = clipped_value_loss(values, old_values_n[:, cols], returns_n[:, cols], ppo.clip,
                                             ppo.huber_delta, m)
                 ent, ent_stats = entropy_loss(entropy, self.cfg.hmasd.low_entropy_coef, m)
                 total = pol + ppo.value_coef * val + ent
                 grad_norm = self._step(self.discoverer_optim, total, [actor_params, critic_params])
+        old_values, returns = b["old_values"].numpy(), b["returns"].numpy()
         return {
             "Losses/Discoverer/Total": total.item(),
             "Losses/Discoverer/Policy": pol.item(),
@@ -275,6 +303,14 @@ class Learner:
             "Diagnostics/Discoverer/ApproxKL": pol_stats["approx_kl"],
             "Diagnostics/Discoverer/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Discoverer/GradNorm": grad_norm,
-            "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
-            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(buf.advantages).std()),
+            "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values, returns),
+            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.buffer.advantages).std()),
         }
+
+
+def _chunk_length(T: int, requested: int | None) -> int:
+    """The data-chunk length actually used: the largest divisor of T not above the request
+    (None or 0 = whole rollouts)."""
+    if not requested or requested >= T:
+        return T
+    return max(d for d in range(1, requested + 1) if T % d == 0)

@@ -51,3 +51,23 @@ def test_learner_refuses_a_rollout_that_mixes_policy_versions(pipeline):
     with pytest.raises(RuntimeError, match="mixes policy versions"):
         learner.update(ro)
     assert int(agent.policy_version) == before
+
+
+@pytest.mark.parametrize("chunk", [None, 4, 5])
+def test_replay_reproduces_the_collected_log_probs_and_values(pipeline, chunk):
+    """Before any update, replaying the rollout in the training layout (whole rollouts or data chunks
+    from stored GRU states) gives back exactly the log-probs and values seen at collection: old
+    log-probs are paired with the right samples, hidden states with the right steps."""
+    cfg, agent, collector, learner = pipeline
+    cfg.ppo.data_chunk_length = chunk
+    try:
+        ro = collector.collect()
+        learner.finalize(ro)
+        b = learner.discoverer_batch(ro)
+        with torch.no_grad():
+            log_probs, _, values, cols = learner.discoverer_forward(b, torch.arange(b["sequences"]))
+        torch.testing.assert_close(log_probs, b["old_log_probs"][:, cols], atol=1e-5, rtol=0)
+        real = agent.low_value_norm.denormalize(values)
+        torch.testing.assert_close(real, b["chunked"](b["old_values"])[:, cols], atol=1e-4, rtol=1e-5)
+    finally:
+        cfg.ppo.data_chunk_length = 8
