@@ -59,7 +59,7 @@ setup(
         "pyyaml",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-benchmark", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-benchmark", "pytest-timeout"], "plot": ["matplotlib"]},
     entry_points={
         "console_scripts": [
             "hmasd-train=hmasd.train:main",

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Plot learning curves from training JSON logs (logs/<run>.jsonl) into one PNG.
+
+    .venv/bin/python scripts/plot_curves.py --out docs/learning_curves.png \
+        --panel "Alice_and_Bob|Eval/SuccessRate|HMASD=a.jsonl|MAPPO=b.jsonl" \
+        --panel "simple_spread_v3|Eval/TeamReturn_Mean|HMASD=c.jsonl|MAPPO=d.jsonl"
+
+Each panel is TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]; x is env steps. Needs matplotlib
+(pip install matplotlib); training does not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def series(log: Path, metric: str) -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("event") == "metrics" and metric in row:
+            xs.append(row["env_steps"])
+            ys.append(row[metric])
+    return xs, ys
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Plot learning curves from hmasd-train JSON logs.")
+    parser.add_argument("--panel", action="append", required=True, help="TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    args = parser.parse_args()
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_curves.py: error: matplotlib is not installed: pip install matplotlib", file=sys.stderr)
+        return 2
+    fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False)
+    for ax, panel in zip(axes[0], args.panel):
+        title, metric, *runs = panel.split("|")
+        for run in runs:
+            label, path = run.split("=", 1)
+            xs, ys = series(Path(path), metric)
+            ax.plot(xs, ys, label=label, marker="o", markersize=3)
+        ax.set_title(title)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
