@@ -90,7 +90,6 @@ class Config:
     step_timeout_s: float = 60.0  # an env worker silent for longer is reported as hung
     torch_threads: int = 1  # intra-op threads of this process; the env workers use the other cores
     parallel_update: bool = True  # update the coordinator and the discoverer on two threads at once
-    device: str = "cpu"
     run_name: str | None = None  # None: <algo>_<env>_s<seed>_<timestamp>
     hmasd: HMASDConfig = field(default_factory=HMASDConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -330,8 +329,6 @@ def validate(cfg: Config) -> None:
                        "ppo.max_grad_norm": cfg.ppo.max_grad_norm, "ppo.adam_eps": cfg.ppo.adam_eps}.items():
         if value <= 0:
             raise ConfigError(f"{key} ({value}) must be positive")
-    if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
-        raise ConfigError(f"device '{cfg.device}' is unknown: use cpu or cuda[:N]")
     _validate_env_id(cfg.env.id)
 
 

@@ -71,3 +71,27 @@ def test_replay_reproduces_the_collected_log_probs_and_values(pipeline, chunk):
         torch.testing.assert_close(real, b["chunked"](b["old_values"])[:, cols], atol=1e-4, rtol=1e-5)
     finally:
         cfg.ppo.data_chunk_length = 8
+
+
+def test_skills_are_assigned_every_k_steps_at_episode_starts_and_rollout_starts(pipeline):
+    """The skill timer advances once per step: assignments happen exactly at t=0, after an episode
+    end and k steps after the previous assignment, and segment lengths match."""
+    cfg, agent, collector, learner = pipeline
+    ro = collector.collect()
+    learner.finalize(ro)
+    buf, k = ro.buffer, cfg.hmasd.skill_interval
+    assign = np.asarray(buf.assign).astype(bool)
+    ended = np.asarray(buf.terminated).astype(bool) | np.asarray(buf.truncated).astype(bool)
+    lengths = np.asarray(buf.segment_lengths)
+    T, E = assign.shape
+    for e in range(E):
+        last = 0
+        for t in range(T):
+            expected = t == 0 or ended[t - 1, e] or t - last == k
+            assert assign[t, e] == expected, f"env {e} step {t}"
+            if assign[t, e]:
+                if t > 0:
+                    assert lengths[last, e] == t - last
+                last = t
+        assert lengths[last, e] == T - last
+    assert assign.sum() > E  # k < T here, so there are segments beyond the rollout starts

@@ -105,3 +105,13 @@ def test_config_mistakes_exit_2_with_one_line(tmp_path, smoke_config, args, frag
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hmasd-train: error: ") and fragment in lines[0], proc.stderr
     assert not (tmp_path / "models").exists()  # nothing started, nothing written
+
+
+def test_intervals_that_are_not_multiples_of_the_batch_still_fire(tmp_path, smoke_config):
+    # batch 64: save_interval 100 is first reached at 128 and 256; eval_interval 90 at 128 and 192.
+    run_cli("hmasd-train", "--config", smoke_config, "--output-dir", str(tmp_path), "--set", "save_interval=100",
+            "--set", "eval_interval=90", cwd=tmp_path, check=True)
+    saved = sorted(p.name for p in (tmp_path / "models").glob("*.pth"))
+    assert saved == ["hmasd_sync_enhanced_128.pth", "hmasd_sync_enhanced_256.pth", "hmasd_sync_enhanced_final.pth"]
+    acc, _ = _scalars(tmp_path)
+    assert [e.step for e in acc.Scalars("Eval/TeamReturn_Mean")] == [128, 192]
