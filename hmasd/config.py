@@ -59,7 +59,8 @@ class PPOConfig:
     adam_eps: float = 1e-5
     weight_decay: float = 0.0
     value_norm: bool = True
-    normalize_advantages: bool = True
+    normalize_advantages: bool = True  # discoverer (low level)
+    normalize_high_advantages: bool = True  # coordinator; see configs/alice_and_bob.yaml for why it may be off
     data_chunk_length: int | None = 8  # GRU training chunks (MAPPO); null = whole rollouts
 
 
@@ -339,6 +340,15 @@ def _validate_env_id(env_id: str) -> None:
         validate_env_id(env_id)
     except EnvError as exc:
         raise ConfigError(f"env.id: {exc}") from None
+
+
+# Keys older versions wrote into checkpoints and that no longer exist: dropped when a checkpoint's
+# embedded config is read, so old checkpoints stay loadable. A user's YAML still gets the error.
+RETIRED_KEYS = ("device",)
+
+
+def upgrade_checkpoint_config(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in RETIRED_KEYS}
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:

@@ -18,7 +18,7 @@ import torch
 from hmasd.agent import HMASDAgent
 from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from hmasd.collector import Collector
-from hmasd.config import Config, ConfigError, config_from_dict
+from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.local_vec import LocalVecEnv
 
 
@@ -103,7 +103,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
 def load_agent(model_path: str, overrides: list[str]) -> tuple[HMASDAgent, Config, dict]:
     """Rebuild the agent from a checkpoint alone (its embedded config), with optional --set overrides."""
     data = load_checkpoint(model_path)
-    cfg = config_from_dict(data["config"], overrides)
+    cfg = config_from_dict(upgrade_checkpoint_config(data["config"]), overrides)
     from hmasd_envs import make_env
 
     env = make_env(cfg.env.id, **cfg.env.kwargs)

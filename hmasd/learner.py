@@ -192,7 +192,7 @@ class Learner:
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
         returns_n = norm.normalize(returns)
-        if ppo.normalize_advantages:
+        if ppo.normalize_high_advantages:
             advantages = _normalize(advantages, None)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from hmasd.checkpoint import CheckpointError, load_checkpoint
-from hmasd.config import ConfigError, config_from_dict, load_config, read_yaml
+from hmasd.config import ConfigError, config_from_dict, load_config, read_yaml, upgrade_checkpoint_config
 
 PROG = "hmasd-train"
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.model_path:
             resume = load_checkpoint(args.model_path)
-            base = read_yaml(args.config) if args.config else resume["config"]
+            base = read_yaml(args.config) if args.config else upgrade_checkpoint_config(resume["config"])
             cfg = config_from_dict(base, args.set)
             if not any(item.split("=", 1)[0].strip() == "run_name" for item in args.set):
                 # Keep the stopped run's name so logs and TensorBoard curves carry on in place.
