@@ -84,8 +84,9 @@ def test_bench_single_process(benchmark, actions, array_envs):
         print(f"\none process, {E} envs: {rates[0]:,.0f} env-steps/s (best round {rates[1]:,.0f})")
 
 
-def test_bench_orchestrator(benchmark, actions, array_envs):
-    with VecEnv(ENV_ID, num_envs=E, seed=SEED) as venv:
+@pytest.mark.parametrize("pin_cpus", [True, False], ids=["pinned", "unpinned"])
+def test_bench_orchestrator(benchmark, actions, array_envs, pin_cpus):
+    with VecEnv(ENV_ID, num_envs=E, seed=SEED, pin_cpus=pin_cpus) as venv:
         spec = venv.spec
         venv.reset()
         batch = venv.step(actions[0])
@@ -96,7 +97,8 @@ def test_bench_orchestrator(benchmark, actions, array_envs):
         benchmark.pedantic(_step_vec, args=(venv, actions), rounds=ROUNDS, warmup_rounds=1)
         rss = [_rss_kib(os.getpid())] + [_rss_kib(pid) for pid in venv.worker_pids]
         rates = _steps_per_s(benchmark)
-        print(f"\nVecEnv, {E} envs on {venv.num_workers} workers ({len(os.sched_getaffinity(0))} CPUs)")
+        print(f"\nVecEnv, {E} envs on {venv.num_workers} workers ({len(os.sched_getaffinity(0))} CPUs), "
+              f"{'pinned' if pin_cpus else 'unpinned'}")
         if rates is not None:
             benchmark.extra_info["env_steps_per_s"] = rates[0]
             print(f"  {rates[0]:,.0f} env-steps/s (best round {rates[1]:,.0f})")
