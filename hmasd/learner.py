@@ -41,6 +41,13 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var
 
 
+def _usage_entropy(choices: torch.Tensor, n: int) -> float:
+    """Entropy (nats) of how often each of the n skills was chosen: log n = all used evenly."""
+    p = torch.bincount(choices, minlength=n).float()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log()).sum())
+
+
 def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.Tensor]:
     if count <= 1:
         return [torch.arange(n)]
@@ -208,16 +215,18 @@ class Learner:
                 grad_norm = self._step(self.coordinator_optim, total, params)
         with torch.no_grad():
             team_entropy = entropy[:, 0].mean().item()
-            usage = torch.bincount(team, minlength=agent.coordinator.n_team_skills).float()
-            usage = usage / usage.sum()
-            usage_entropy = float(-(usage[usage > 0] * usage[usage > 0].log()).sum())
+            agent_entropy = entropy[:, 1:].mean().item()
+            team_usage = _usage_entropy(team, agent.coordinator.n_team_skills)
+            agent_usage = _usage_entropy(agents.reshape(-1), agent.coordinator.n_agent_skills)
         return {
             "Losses/Coordinator/Total": total.item(),
             "Losses/Coordinator/Policy": width * pol.item(),
             "Losses/Coordinator/Value": width * val.item(),
             "Losses/Coordinator/Entropy": width * ent.item(),
             "Skills/TeamSkillEntropy": team_entropy,
-            "Skills/TeamSkillUsageEntropy": usage_entropy,
+            "Skills/TeamSkillUsageEntropy": team_usage,
+            "Skills/AgentSkillEntropy": agent_entropy,
+            "Skills/AgentSkillUsageEntropy": agent_usage,
             "Diagnostics/Coordinator/ApproxKL": pol_stats["approx_kl"],
             "Diagnostics/Coordinator/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Coordinator/GradNorm": grad_norm,
