@@ -8,10 +8,11 @@ Shapes: T steps, E envs, A agents, N = number of high-level segments.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from torch import nn
-from concurrent.futures import ThreadPoolExecutor
 
 from hmasd.agent import HMASDAgent
 from hmasd.collector import Rollout
