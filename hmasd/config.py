@@ -113,7 +113,11 @@ class Config:
         return self.algo == "hmasd"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain data for YAML and checkpoints. batch_size is left out (derived from num_envs x
+        rollout_length), so a resumed run may change num_envs without a conflict."""
+        data = dataclasses.asdict(self)
+        data["batch_size"] = None
+        return data
 
 
 ALGOS = ("hmasd", "mappo")

@@ -17,7 +17,7 @@ import torch
 
 from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
-from hmasd.checkpoint import check_compatible, checkpoint_path, save_checkpoint
+from hmasd.checkpoint import CheckpointError, check_compatible, checkpoint_path, save_checkpoint
 from hmasd.collector import Collector, Rollout
 from hmasd.config import Config, dump_config
 from hmasd.learner import Learner
@@ -133,15 +133,24 @@ class Trainer:
         }
 
     def _restore(self, data: dict) -> None:
-        self.agent.load_state_dict(data["agent"])
-        for name, optim in self.learner.optimizers().items():
-            optim.load_state_dict(data["optimizers"][name])
+        try:
+            self.agent.load_state_dict(data["agent"])
+            for name, optim in self.learner.optimizers().items():
+                optim.load_state_dict(data["optimizers"][name])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"checkpoint does not fit this config ({first}): resume without --set "
+                                  "overrides of algo, model.* or hmasd skill counts") from None
         torch.set_rng_state(data["rng"]["torch"])
         for name, state in data["rng"]["learner"].items():
             self.learner.generators[name].set_state(state)
-        if data.get("envs") is not None and data.get("collector") is not None:
-            self.vec.set_env_states(data["envs"])
+        envs = data.get("envs")
+        if envs is not None and data.get("collector") is not None and len(envs) == self.cfg.num_envs:
+            self.vec.set_env_states(envs)
             self.collector.load_state_dict(data["collector"])
+        else:
+            self.log.warning("resuming with fresh episodes: the checkpoint holds no env snapshots for "
+                             f"{self.cfg.num_envs} envs, so the run continues but not bit-for-bit")
         c = data["counters"]
         self.counters = Counters(env_steps=c["env_steps"], updates=c["updates"], episodes=c["episodes"])
 

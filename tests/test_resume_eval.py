@@ -183,3 +183,17 @@ def test_sigterm_to_the_whole_process_group_still_saves_a_complete_checkpoint(tm
     assert "SIGTERM received" in err
     final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
     assert final["envs"] is not None and len(final["envs"]) == 4
+
+
+def test_resume_with_another_env_count_continues_with_fresh_episodes(tmp_path, good_checkpoint):
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--output-dir", str(tmp_path),
+                   "--set", "num_envs=2", "--set", "total_env_steps=96", cwd=tmp_path, check=True)
+    assert "resuming with fresh episodes" in proc.stderr
+    data = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert data["counters"]["env_steps"] == 96 and len(data["envs"]) == 2
+
+
+def test_resume_with_a_different_model_shape_is_one_line(tmp_path, good_checkpoint):
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--output-dir", str(tmp_path),
+                   "--set", "model.hidden=32", "--set", "model.coordinator_heads=4", cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "does not fit this config")
