@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "rollout_buffer.hpp"
+#ifdef HMASD_WITH_CUDA
+#include "gae_cuda.hpp"
+#endif
 
 namespace py = pybind11;
 using hmasd::RolloutBuffer;
@@ -167,8 +170,55 @@ Shape action_dims(const hmasd::BufferShape& s) { return {s.A, s.action_dim}; }
 
 }  // namespace
 
+#ifdef HMASD_WITH_CUDA
+// The low-level pass (Eq. 4 + GAE) on a CUDA device; returns (rewards, advantages, returns).
+py::tuple low_level_gae_cuda(const py::object& reward, const py::object& log_q_team,
+                             const py::object& log_q_agent, const py::object& values,
+                             const py::object& bootstrap_values, const py::object& last_values,
+                             const py::object& terminated, const py::object& truncated, float gamma,
+                             float gae_lambda, float lambda_e, float lambda_D, float lambda_d) {
+  const auto vshape = py::reinterpret_borrow<py::array>(values).request().shape;
+  if (vshape.size() != 3) throw py::value_error("values must have shape [T, E, A]");
+  const py::ssize_t T = vshape[0], E = vshape[1], A = vshape[2];
+  hmasd::LowLevelInputs in{
+      checked<float>(reward, "reward", {T, E}, "[T, E]"),
+      checked<float>(log_q_team, "log_q_team", {T, E}, "[T, E]"),
+      checked<float>(log_q_agent, "log_q_agent", {T, E, A}, "[T, E, A]"),
+      checked<float>(values, "values", {T, E, A}, "[T, E, A]"),
+      checked<float>(bootstrap_values, "bootstrap_values", {T, E, A}, "[T, E, A]"),
+      checked<float>(last_values, "last_values", {E, A}, "[E, A]"),
+      checked<std::uint8_t>(terminated, "terminated", {T, E}, "[T, E]"),
+      checked<std::uint8_t>(truncated, "truncated", {T, E}, "[T, E]")};
+  py::array_t<float> rewards({T, E, A}), advantages({T, E, A}), returns({T, E, A});
+  hmasd::LowLevelOutputs out{rewards.mutable_data(), advantages.mutable_data(),
+                             returns.mutable_data(), nullptr};
+  const hmasd::Coefficients c{gamma, gae_lambda, gamma, gae_lambda, lambda_e, lambda_D, lambda_d};
+  {
+    py::gil_scoped_release release;
+    hmasd::low_level_gae_cuda(T, E, A, c, in, out);
+  }
+  return py::make_tuple(rewards, advantages, returns);
+}
+#endif
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "HMASD fused rollout buffer: storage, reward mixing (Eq. 4) and GAE for both levels.";
+
+  m.def("cuda_available", []() {
+#ifdef HMASD_WITH_CUDA
+    return hmasd::cuda_device_available();
+#else
+    return false;
+#endif
+  }, "True when the optional CUDA kernel was built and a CUDA device is present.");
+#ifdef HMASD_WITH_CUDA
+  m.def("low_level_gae_cuda", &low_level_gae_cuda, py::kw_only(), py::arg("reward"),
+        py::arg("log_q_team"), py::arg("log_q_agent"), py::arg("values"),
+        py::arg("bootstrap_values"), py::arg("last_values"), py::arg("terminated"),
+        py::arg("truncated"), py::arg("gamma"), py::arg("gae_lambda"), py::arg("lambda_e"),
+        py::arg("lambda_D"), py::arg("lambda_d"),
+        "Reward mixing (Eq. 4) and low-level GAE on a CUDA device -> (rewards, advantages, returns).");
+#endif
 
   py::class_<RolloutBuffer> cls(m, "RolloutBuffer");
   cls.def(py::init([](std::int64_t T, std::int64_t E, std::int64_t A, std::int64_t obs_dim,
