@@ -27,13 +27,15 @@ CHECKS = [
         "name": "simple_spread / hmasd",
         "args": ["--config", "configs/simple_spread.yaml", "--set", "total_env_steps=200000",
                  "--set", "eval_interval=50000", "--set", "eval_episodes=64", "--set", "save_interval=200000"],
-        "metric": "Eval/TeamReturn_Mean", "reduce": "last", "expected": (-60.0, -20.0),
+        # random policy: about -81; MAPPO measured -58 at 200k (docs/results.md)
+        "metric": "Eval/TeamReturn_Mean", "reduce": "last", "expected": (-70.0, -25.0),
     },
     {
         "name": "alice_and_bob / hmasd",
         "args": ["--config", "configs/alice_and_bob.yaml", "--set", "total_env_steps=200000",
                  "--set", "eval_interval=0", "--set", "save_interval=200000"],
-        "metric": "Skills/IndividualDiscriminatorAccuracy", "reduce": "last5", "expected": (0.6, 1.0),
+        # chance: 0.25; measured 0.93-0.96 at 200k on two runs (docs/results.md)
+        "metric": "Skills/IndividualDiscriminatorAccuracy", "reduce": "last5", "expected": (0.8, 1.0),
     },
 ]
 
