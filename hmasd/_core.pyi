@@ -119,7 +119,7 @@ class RolloutBuffer:
 def cuda_available() -> bool:
     """True when the optional CUDA kernel was built (HMASD_CUDA=1) and a CUDA device is present.
 
-    Only then does the module also define `low_level_gae_cuda(*, reward, log_q_team, log_q_agent,
+    A build with HMASD_CUDA=1 also defines `low_level_gae_cuda(*, reward, log_q_team, log_q_agent,
     values, bootstrap_values, last_values, terminated, truncated, gamma, gae_lambda, lambda_e,
     lambda_D, lambda_d) -> (rewards, advantages, returns)`.
     """
