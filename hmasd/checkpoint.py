@@ -74,3 +74,16 @@ def check_compatible(data: dict, path: str | Path, env_id: str, num_agents: int,
             f"checkpoint '{path}' was trained on env '{env.get('id')}' (obs {env.get('obs_dim')}, state "
             f"{env.get('state_dim')}) but env '{env_id}' has obs {obs_dim}, state {state_dim}: use a matching env"
         )
+
+
+def load_weights(data: dict, path: str | Path, agent, optimizers: dict | None = None) -> None:
+    """Load the agent's (and optionally the optimisers') state; a checkpoint whose shapes do not fit
+    the config (other algo, model size or skill counts given with --set) is one CheckpointError."""
+    try:
+        agent.load_state_dict(data["agent"])
+        for name, optim in (optimizers or {}).items():
+            optim.load_state_dict(data["optimizers"][name])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint '{path}' does not fit this config ({first}): drop --set overrides "
+                              "of algo, model.* and the hmasd skill counts") from None

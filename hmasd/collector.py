@@ -119,7 +119,10 @@ class Collector:
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self, rollout_start: bool = False):
-        """Assign skills where due, act, step every env. Returns (StepBatch, the buffer's add() record)."""
+        """Assign skills where due, act, step every env. Returns (StepBatch, the buffer's add() record).
+
+        The record shares the collector's skill arrays (add() copies them into the buffer): read it
+        before the next step."""
         E, A = self.E, self.A
         assign = self.episode_start | (self.skill_timer >= self.k)
         if rollout_start:
@@ -147,9 +150,9 @@ class Collector:
             log_probs=log_probs.view(E, A).numpy(), values=values,
             reward=step.reward.astype(np.float32), terminated=step.terminated.astype(np.uint8),
             truncated=step.truncated.astype(np.uint8), bootstrap_values=np.ascontiguousarray(bootstrap),
-            alive=self.alive.astype(np.uint8), team_skill=self.team_skill.copy(),
-            agent_skill=self.agent_skills.copy(), assign=assign.astype(np.uint8),
-            hl_log_probs=self.hl_log_probs.copy(), hl_values=self.hl_values.copy(),
+            alive=self.alive.astype(np.uint8), team_skill=self.team_skill,
+            agent_skill=self.agent_skills, assign=assign.astype(np.uint8),
+            hl_log_probs=self.hl_log_probs, hl_values=self.hl_values,
             hl_bootstrap_values=np.ascontiguousarray(hl_bootstrap, dtype=np.float32),
         )
         self.last_starts = starts

@@ -8,6 +8,7 @@ and the fix; the CLI turns it into exit code 2.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -239,7 +240,7 @@ def read_yaml(path: str | Path) -> dict:
 
 def config_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Build, resolve and validate a Config from plain data plus `KEY=VALUE` overrides."""
-    data = _deepcopy(data)
+    data = copy.deepcopy(data)
     for item in overrides:
         key, value = parse_override(item)
         _set_dotted(data, key, value)
@@ -252,14 +253,6 @@ def config_from_dict(data: dict, overrides: list[str] | tuple[str, ...] = ()) ->
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     data = read_yaml(path) if path is not None else {}
     return config_from_dict(data, overrides)
-
-
-def _deepcopy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deepcopy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deepcopy(v) for v in data]
-    return data
 
 
 def resolve(cfg: Config) -> None:

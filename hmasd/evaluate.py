@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hmasd.agent import HMASDAgent
-from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_weights
 from hmasd.collector import Collector
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.local_vec import LocalVecEnv
@@ -111,12 +111,7 @@ def load_agent(model_path: str, overrides: list[str]) -> tuple[HMASDAgent, Confi
     env.close()
     check_compatible(data, model_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)
     agent = HMASDAgent(cfg, spec)
-    try:
-        agent.load_state_dict(data["agent"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0][:160]
-        raise CheckpointError(f"checkpoint '{model_path}' does not fit this config ({first}): "
-                              "evaluate it without --set model.* overrides") from None
+    load_weights(data, model_path, agent)
     return agent, cfg, data
 
 

@@ -196,6 +196,7 @@ class Learner:
         old_values = _tensor(buf.hl_values)[seg]  # real scale
         returns = _tensor(buf.hl_returns)[seg]
         advantages = _tensor(buf.hl_advantages)[seg]
+        advantage_std = float(advantages.std())
         norm = agent.high_value_norm
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
@@ -232,7 +233,7 @@ class Learner:
             "Diagnostics/Coordinator/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Coordinator/GradNorm": grad_norm,
             "Diagnostics/Coordinator/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
-            "Diagnostics/Coordinator/AdvantageStd": float(_tensor(buf.hl_advantages)[seg].std()),
+            "Diagnostics/Coordinator/AdvantageStd": advantage_std,
             "Buffer/HighLevelSamples": float(n),
         }
 

@@ -17,7 +17,7 @@ import torch
 
 from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
-from hmasd.checkpoint import CheckpointError, check_compatible, checkpoint_path, save_checkpoint
+from hmasd.checkpoint import check_compatible, checkpoint_path, load_weights, save_checkpoint
 from hmasd.collector import Collector, Rollout
 from hmasd.config import Config, dump_config
 from hmasd.learner import Learner
@@ -84,7 +84,7 @@ class StopSignal:
 
 class Trainer:
     def __init__(self, cfg: Config, paths: OutputPaths, resume: dict | None = None, resume_path: str | None = None):
-        self.cfg, self.paths = cfg, paths
+        self.cfg, self.paths, self.resume_path = cfg, paths, resume_path
         self.log = get_logger("hmasd.train")
         torch.set_num_threads(cfg.torch_threads)
         seed_everything(cfg.seed)
@@ -133,14 +133,7 @@ class Trainer:
         }
 
     def _restore(self, data: dict) -> None:
-        try:
-            self.agent.load_state_dict(data["agent"])
-            for name, optim in self.learner.optimizers().items():
-                optim.load_state_dict(data["optimizers"][name])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"checkpoint does not fit this config ({first}): resume without --set "
-                                  "overrides of algo, model.* or hmasd skill counts") from None
+        load_weights(data, self.resume_path, self.agent, self.learner.optimizers())
         torch.set_rng_state(data["rng"]["torch"])
         for name, state in data["rng"]["learner"].items():
             self.learner.generators[name].set_state(state)

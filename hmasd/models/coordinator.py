@@ -10,7 +10,6 @@ the skills emitted before it: pi_h(Z | s_hat, o_hat, Z^0), pi_h(z^i | s_hat, o_h
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
