@@ -61,11 +61,14 @@ class PPOConfig:
     weight_decay: float = 0.0
     value_norm: bool = True
     normalize_advantages: bool = True  # discoverer (low level)
-    # Coordinator advantages are NOT normalised by default: the high-level reward is sparse, and while
-    # no success has been seen r^h is all zeros, so normalising blows value-noise up to unit-size
-    # advantages that drive the skill policy away from uniform before any reward is found (measured on
-    # Alice_and_Bob: 0 successes in 1.8M steps with it on, first successes within 200k with it off).
-    normalize_high_advantages: bool = False
+    # How the coordinator's advantages are scaled; the paper is silent. "always" is the MAT/MAPPO habit of
+    # normalising every batch, "off" keeps them raw, "rewarded" normalises only a rollout in which some
+    # segment got a non-zero r^h. Why not "always": a sparse r^h is all zeros until a first success, and
+    # normalising then blows value noise up to unit-size advantages that push the skill policy away from
+    # uniform (Alice_and_Bob: 0 successes in 1.8M steps). Why not "off": raw advantages of a 0/2 reward
+    # are about 0.05 in size, far below lambda_h = 0.1 times the entropy gradient, so the coordinator
+    # stayed uniform for 2.7M steps while 10% of episodes succeeded (docs/results.md).
+    high_advantage_norm: str = "rewarded"
     data_chunk_length: int | None = 8  # GRU training chunks (MAPPO); null = whole rollouts
 
 
@@ -122,6 +125,7 @@ class Config:
 
 
 ALGOS = ("hmasd", "mappo")
+HIGH_ADVANTAGE_NORMS = ("off", "always", "rewarded")  # ppo.high_advantage_norm
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -282,6 +286,9 @@ def validate(cfg: Config) -> None:
     """Check values a user can get wrong; each failure is one line naming the key and the fix."""
     if cfg.algo not in ALGOS:
         raise ConfigError(f"algo '{cfg.algo}' is unknown: use one of {', '.join(ALGOS)}")
+    if cfg.ppo.high_advantage_norm not in HIGH_ADVANTAGE_NORMS:
+        raise ConfigError(f"ppo.high_advantage_norm '{cfg.ppo.high_advantage_norm}' is unknown: "
+                          f"use one of {', '.join(HIGH_ADVANTAGE_NORMS)}")
     k = cfg.hmasd.skill_interval
     positive = {
         "rollout_length": cfg.rollout_length,
@@ -349,7 +356,13 @@ RETIRED_KEYS = ("device",)
 
 
 def upgrade_checkpoint_config(data: dict) -> dict:
-    return {k: v for k, v in data.items() if k not in RETIRED_KEYS}
+    data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
+    ppo = data.get("ppo")
+    if isinstance(ppo, dict) and "normalize_high_advantages" in ppo:  # a bool until high_advantage_norm
+        ppo = dict(ppo)
+        ppo["high_advantage_norm"] = "always" if ppo.pop("normalize_high_advantages") else "off"
+        data["ppo"] = ppo
+    return data
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:

@@ -36,6 +36,16 @@ def _normalize(adv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return (adv - sel.mean()) / (sel.std() + 1e-8) if sel.numel() > 1 else adv
 
 
+def coordinator_advantages(advantages: torch.Tensor, rewards: torch.Tensor, mode: str) -> tuple[torch.Tensor, bool]:
+    """Scale the coordinator's advantages per `ppo.high_advantage_norm` (config.py says why).
+
+    "rewarded" normalises only when some segment of the rollout earned a non-zero r^h: then the batch
+    holds a learning signal to scale up; otherwise it holds only value noise, which must stay small.
+    """
+    normalised = mode == "always" or (mode == "rewarded" and bool((rewards != 0).any()))
+    return (_normalize(advantages, None) if normalised else advantages), normalised
+
+
 def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     """1 - Var[target - pred] / Var[target]: 1 is perfect, 0 is no better than the mean."""
     var = float(np.var(target))
@@ -201,8 +211,8 @@ class Learner:
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
         returns_n = norm.normalize(returns)
-        if ppo.normalize_high_advantages:
-            advantages = _normalize(advantages, None)
+        advantages, normalised = coordinator_advantages(advantages, _tensor(buf.hl_rewards)[seg],
+                                                        ppo.high_advantage_norm)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]
         for _ in range(ppo.epochs):
@@ -234,6 +244,7 @@ class Learner:
             "Diagnostics/Coordinator/GradNorm": grad_norm,
             "Diagnostics/Coordinator/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
             "Diagnostics/Coordinator/AdvantageStd": advantage_std,
+            "Diagnostics/Coordinator/AdvantagesNormalised": float(normalised),
             "Buffer/HighLevelSamples": float(n),
         }
 

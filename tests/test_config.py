@@ -1,7 +1,7 @@
 """Config loading, overrides and validation: one clear line for each mistake a user can make."""
 import pytest
 
-from hmasd.config import ConfigError, config_from_dict, load_config
+from hmasd.config import ConfigError, config_from_dict, load_config, upgrade_checkpoint_config
 
 
 def test_default_config_resolves_to_the_sync_defaults():
@@ -64,3 +64,15 @@ def test_missing_file_and_bad_yaml_are_config_errors(tmp_path):
 def test_mappo_ignores_the_skill_interval_constraint():
     cfg = config_from_dict({"algo": "mappo", "rollout_length": 30, "num_envs": 2})
     assert cfg.batch_size == 60
+
+
+def test_unknown_high_advantage_norm_is_one_clear_error():
+    with pytest.raises(ConfigError, match="ppo.high_advantage_norm 'sometimes' is unknown: use one of off, always, rewarded"):
+        load_config("configs/smoke.yaml", ["ppo.high_advantage_norm=sometimes"])
+
+
+@pytest.mark.parametrize("old, new", [(True, "always"), (False, "off")])
+def test_checkpoints_with_the_boolean_high_advantage_switch_still_load(old, new):
+    data = upgrade_checkpoint_config({"device": "cpu", "ppo": {"lr": 1e-4, "normalize_high_advantages": old}})
+    assert data == {"ppo": {"lr": 1e-4, "high_advantage_norm": new}}
+    assert config_from_dict(data).ppo.high_advantage_norm == new

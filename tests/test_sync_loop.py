@@ -10,7 +10,7 @@ from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
 from hmasd.collector import Collector
 from hmasd.config import load_config
-from hmasd.learner import Learner
+from hmasd.learner import Learner, coordinator_advantages
 from hmasd.orchestrator import VecEnv
 
 
@@ -95,3 +95,30 @@ def test_skills_are_assigned_every_k_steps_at_episode_starts_and_rollout_starts(
                 last = t
         assert lengths[last, e] == T - last
     assert assign.sum() > E  # k < T here, so there are segments beyond the rollout starts
+
+
+@pytest.mark.parametrize("mode, rewards, expect", [
+    ("rewarded", [0.0, 0.0, 0.0, 0.0], False),
+    ("rewarded", [0.0, 2.0, 0.0, 0.0], True),
+    ("always", [0.0, 0.0, 0.0, 0.0], True),
+    ("off", [0.0, 2.0, 0.0, 0.0], False),
+])
+def test_coordinator_advantages_are_normalised_only_as_configured(mode, rewards, expect):
+    adv = torch.tensor([0.01, 0.5, -0.02, 0.03])
+    out, normalised = coordinator_advantages(adv, torch.tensor(rewards), mode)
+    assert normalised is expect
+    if expect:
+        assert abs(out.mean().item()) < 1e-6 and out.std().item() == pytest.approx(1.0, abs=1e-5)
+    else:
+        torch.testing.assert_close(out, adv)
+
+
+def test_update_reports_whether_the_rollout_earned_a_high_level_reward(pipeline):
+    cfg, agent, collector, learner = pipeline
+    assert cfg.ppo.high_advantage_norm == "rewarded"
+    ro = collector.collect()
+    stats = learner.update(ro)  # finalizes the buffer, which fills hl_rewards
+    seg = np.asarray(ro.buffer.assign).astype(bool)
+    rewarded = bool((np.asarray(ro.buffer.hl_rewards)[seg] != 0).any())
+    assert rewarded  # simple_spread's dense negative reward makes every r^h non-zero
+    assert stats["Diagnostics/Coordinator/AdvantagesNormalised"] == float(rewarded)
