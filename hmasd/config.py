@@ -67,7 +67,7 @@ class PPOConfig:
     # normalising then blows value noise up to unit-size advantages that push the skill policy away from
     # uniform (Alice_and_Bob: 0 successes in 1.8M steps). Why not "off": raw advantages of a 0/2 reward
     # are about 0.05 in size, far below lambda_h = 0.1 times the entropy gradient, so the coordinator
-    # stayed uniform for 2.7M steps while 10% of episodes succeeded (docs/results.md).
+    # stayed uniform for 3M steps while about 10% of episodes succeeded (docs/results.md).
     high_advantage_norm: str = "rewarded"
     data_chunk_length: int | None = 8  # GRU training chunks (MAPPO); null = whole rollouts
 
