@@ -313,7 +313,7 @@ def validate(cfg: Config) -> None:
     if cfg.num_workers is not None and cfg.num_workers < 1:
         raise ConfigError(f"num_workers ({cfg.num_workers}) must be at least 1, or null for one per CPU")
     if cfg.ppo.data_chunk_length is not None and cfg.ppo.data_chunk_length < 0:
-        raise ConfigError(f"ppo.data_chunk_length ({cfg.ppo.data_chunk_length}) must be >= 1, or null for whole rollouts")
+        raise ConfigError(f"ppo.data_chunk_length ({cfg.ppo.data_chunk_length}) must be >= 0 (0 or null: whole rollouts)")
     if cfg.eval_interval < 0:
         raise ConfigError(f"eval_interval ({cfg.eval_interval}) must be >= 0 (0 disables evaluation)")
     if cfg.step_timeout_s <= 0:
@@ -350,18 +350,28 @@ def _validate_env_id(env_id: str) -> None:
         raise ConfigError(f"env.id: {exc}") from None
 
 
-# Keys older versions wrote into checkpoints and that no longer exist: dropped when a checkpoint's
-# embedded config is read, so old checkpoints stay loadable. A user's YAML still gets the error.
-RETIRED_KEYS = ("device",)
+# Keys older versions wrote into checkpoints and that no longer exist, applied when a checkpoint's
+# embedded config is read so old checkpoints stay loadable (a user's YAML still gets the error):
+# dotted key -> None (dropped) or (new dotted key, value converter).
+CHECKPOINT_KEY_UPGRADES: dict[str, tuple[str, Any] | None] = {
+    "device": None,
+    "ppo.normalize_high_advantages": ("ppo.high_advantage_norm", lambda on: "always" if on else "off"),
+}
 
 
 def upgrade_checkpoint_config(data: dict) -> dict:
-    data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
-    ppo = data.get("ppo")
-    if isinstance(ppo, dict) and "normalize_high_advantages" in ppo:  # a bool until high_advantage_norm
-        ppo = dict(ppo)
-        ppo["high_advantage_norm"] = "always" if ppo.pop("normalize_high_advantages") else "off"
-        data["ppo"] = ppo
+    data = copy.deepcopy(data)
+    for dotted, upgrade in CHECKPOINT_KEY_UPGRADES.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        if upgrade is not None:
+            new_key, convert = upgrade
+            _set_dotted(data, new_key, convert(value))
     return data
 
 

@@ -22,9 +22,11 @@ import numpy as np
 from hmasd.collector import Collector
 from hmasd.evaluate import load_agent
 from hmasd.local_vec import LocalVecEnv
+from hmasd_envs.alice_and_bob import BLUE, BUTTONS, DIAMONDS, RED, SIZE  # observations hold position / (SIZE - 1)
 
-SIZE = 8  # the floor is SIZE x SIZE; observations hold positions divided by SIZE - 1
-OBJECTS = {(0, 0): "blue button", (0, 7): "red button", (7, 0): "red diamond", (7, 7): "blue diamond"}
+COLOURS = {RED: "red", BLUE: "blue"}
+OBJECTS = {**{cell: f"{COLOURS[c]} button" for c, cell in BUTTONS.items()},
+           **{cell: f"{COLOURS[c]} diamond" for c, cell in DIAMONDS.items()}}
 
 
 def main() -> int:
