@@ -1,4 +1,7 @@
 """Config loading, overrides and validation: one clear line for each mistake a user can make."""
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from hmasd.config import ConfigError, config_from_dict, load_config, upgrade_checkpoint_config
@@ -12,7 +15,14 @@ def test_default_config_resolves_to_the_sync_defaults():
     assert cfg.gamma_high == cfg.ppo.gamma
 
 
-@pytest.mark.parametrize("name", ["default", "alice_and_bob", "simple_spread", "smoke"])
+SHIPPED_CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_the_shipped_configs_are_found():
+    assert {"default", "alice_and_bob", "alice_and_bob_extrinsic", "simple_spread", "smoke"} <= set(SHIPPED_CONFIGS)
+
+
+@pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 def test_every_shipped_config_loads(name):
     load_config(f"configs/{name}.yaml")
 
@@ -24,6 +34,13 @@ def test_alice_and_bob_config_has_the_paper_settings():
     assert (h.skill_interval, h.n_team_skills, h.n_agent_skills) == (50, 2, 4)
     assert (h.high_entropy_coef, h.low_entropy_coef, h.extrinsic_coef) == (0.1, 0.01, 0.0)
     assert (h.team_discriminator_coef, h.agent_discriminator_coef) == (0.1, 0.2)
+
+
+def test_the_working_alice_config_departs_from_the_paper_only_in_lambda_e():
+    paper, working = load_config("configs/alice_and_bob.yaml"), load_config("configs/alice_and_bob_extrinsic.yaml")
+    assert working.hmasd.extrinsic_coef == 10.0
+    same = dataclasses.replace(working, hmasd=dataclasses.replace(working.hmasd, extrinsic_coef=0.0))
+    assert same == paper
 
 
 def test_overrides_reach_nested_keys_and_parse_yaml_values():
