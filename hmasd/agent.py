@@ -30,7 +30,8 @@ class HMASDAgent(nn.Module):
         self.n_agents = spec.num_agents
         self.hidden = m.hidden
         self.actor = DiscovererActor(spec.obs_dim, n_z, spec.action_kind, spec.n_actions, spec.action_dim,
-                                     hidden=m.hidden, recurrent=m.recurrent)
+                                     hidden=m.hidden, recurrent=m.recurrent, n_agents=spec.num_agents,
+                                     agent_id=m.actor_agent_id)
         self.critic = DiscovererCritic(spec.state_dim, n_team, spec.num_agents, hidden=m.hidden,
                                        recurrent=m.recurrent, agent_id=m.critic_agent_id)
         self.low_value_norm = ValueNorm(enabled=cfg.ppo.value_norm)

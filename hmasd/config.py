@@ -79,6 +79,7 @@ class ModelConfig:
     coordinator_heads: int = 8
     coordinator_ff: int = 256  # set explicitly: torch's default of 2048 is slow for nothing
     critic_agent_id: bool = True  # project choice: V_l also sees the agent's one-hot id
+    actor_agent_id: bool = False  # the paper's pi_l(a|o,z); true: the actor also sees the one-hot id
     recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
 
 

@@ -1,6 +1,7 @@
 """Model contracts: the coordinator's autoregressive sampling agrees with its teacher-forced pass,
 later agents' skills depend on earlier ones, the masked GRU equals a step-by-step loop, and every
 parameter is created in __init__ and receives a gradient."""
+import pytest
 import torch
 
 from hmasd.models import AgentDiscriminator, DiscovererActor, DiscovererCritic, SkillCoordinator, TeamDiscriminator
@@ -87,3 +88,26 @@ def test_actor_act_returns_actions_in_the_buffer_layout():
                                       torch.ones(6, dtype=torch.bool))
     assert actions.shape == (6, 1) and actions.dtype == torch.float32
     assert ((actions >= 0) & (actions < 5)).all() and log_probs.shape == (6,) and h.shape == (6, 16)
+
+
+def test_actor_agent_id_tells_the_agents_of_one_env_apart():
+    torch.manual_seed(2)
+    T, E, A = 3, 2, 3
+    starts = torch.zeros(T, E * A, dtype=torch.bool)
+    same_obs = torch.randn(1, 1, 5).expand(T, E * A, 5)  # every agent sees the same thing
+    skills = torch.zeros(T, E * A, dtype=torch.long)
+    for with_id in (False, True):
+        actor = DiscovererActor(5, 4, "discrete", 5, 1, hidden=16, n_agents=A, agent_id=with_id)
+        with torch.no_grad():
+            actor.head.weight.mul_(100)  # move off the near-uniform output init
+        logits = actor.distribution(same_obs, skills, torch.zeros(E * A, 16), starts)[0].logits
+        per_agent = logits.reshape(T, E, A, 5)
+        # rows are agent-minor: the same agent in two envs acts alike, and only the id sets agents apart
+        torch.testing.assert_close(per_agent[:, 0], per_agent[:, 1])
+        assert with_id != torch.allclose(per_agent[:, :, 0], per_agent[:, :, 1])
+
+
+def test_actor_agent_id_rejects_rows_that_are_not_whole_agent_groups():
+    actor = DiscovererActor(5, 0, "discrete", 5, 1, hidden=16, n_agents=3, agent_id=True)
+    with pytest.raises(ValueError, match="not whole groups of 3 agents"):
+        actor.act(torch.randn(4, 5), None, torch.zeros(4, 16), torch.ones(4, dtype=torch.bool))

@@ -14,9 +14,8 @@ from hmasd.learner import Learner, coordinator_advantages
 from hmasd.orchestrator import VecEnv
 
 
-@pytest.fixture(scope="module")
-def pipeline():
-    cfg = load_config("configs/smoke.yaml", ["ppo.epochs=1"])
+def _pipeline(overrides=()):
+    cfg = load_config("configs/smoke.yaml", ["ppo.epochs=1", *overrides])
     torch.manual_seed(cfg.seed)
     vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=2, seed=cfg.seed)
     spec = vec.spec
@@ -25,9 +24,24 @@ def pipeline():
                               obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
     collector = Collector(vec, agent, cfg, buf)
     learner = Learner(agent, cfg)
+    return cfg, agent, collector, learner, vec
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    cfg, agent, collector, learner, vec = _pipeline()
     yield cfg, agent, collector, learner
     learner.close()
     vec.close()
+
+
+def _replay(learner, ro):
+    """The rollout replayed in the training layout -> (log-probs, their collected values, cols)."""
+    learner.finalize(ro)
+    b = learner.discoverer_batch(ro)
+    with torch.no_grad():
+        log_probs, _, values, cols = learner.discoverer_forward(b, torch.arange(b["sequences"]))
+    return b, log_probs, values, cols
 
 
 def test_every_update_holds_one_batch_of_one_policy_version(pipeline):
@@ -61,16 +75,34 @@ def test_replay_reproduces_the_collected_log_probs_and_values(pipeline, chunk):
     cfg, agent, collector, learner = pipeline
     cfg.ppo.data_chunk_length = chunk
     try:
-        ro = collector.collect()
-        learner.finalize(ro)
-        b = learner.discoverer_batch(ro)
-        with torch.no_grad():
-            log_probs, _, values, cols = learner.discoverer_forward(b, torch.arange(b["sequences"]))
+        b, log_probs, values, cols = _replay(learner, collector.collect())
         torch.testing.assert_close(log_probs, b["old_log_probs"][:, cols], atol=1e-5, rtol=0)
         real = agent.low_value_norm.denormalize(values)
         torch.testing.assert_close(real, b["chunked"](b["old_values"])[:, cols], atol=1e-4, rtol=1e-5)
     finally:
         cfg.ppo.data_chunk_length = 8
+
+
+def test_replay_gives_each_agent_its_own_id_when_the_actor_sees_ids():
+    """model.actor_agent_id: collection and training must agree on which row is which agent."""
+    cfg, agent, collector, learner, vec = _pipeline(["model.actor_agent_id=true", "ppo.data_chunk_length=5"])
+    try:
+        with torch.no_grad():
+            agent.actor.head.weight.mul_(100)  # make the ids matter for the action probabilities
+        b, log_probs, _, cols = _replay(learner, collector.collect())
+        torch.testing.assert_close(log_probs, b["old_log_probs"][:, cols], atol=1e-5, rtol=0)
+        # the check is sensitive: the same rows with their agents' ids rotated give other log-probs
+        A = b["A"]
+        rotated = cols.reshape(-1, A).roll(1, dims=1).reshape(-1)
+        skills = None if b["skills"] is None else b["skills"][:, rotated]
+        with torch.no_grad():
+            dist, _ = agent.actor.distribution(b["obs"][:, rotated], skills, b["actor_h0"][rotated],
+                                               b["starts"][:, rotated])
+        wrong = agent.actor.log_prob(dist, b["actions"][:, rotated])
+        assert not torch.allclose(wrong, b["old_log_probs"][:, rotated], atol=1e-3)
+    finally:
+        learner.close()
+        vec.close()
 
 
 def test_skills_are_assigned_every_k_steps_at_episode_starts_and_rollout_starts(pipeline):

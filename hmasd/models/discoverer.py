@@ -32,24 +32,43 @@ class _Recurrent(nn.Module):
         return self.post(feat), h
 
 
+def agent_ids(rows: int, n_agents: int, like: torch.Tensor) -> torch.Tensor:
+    """One-hot agent ids for `rows` agent-minor rows (row e*A + a is agent a, as everywhere in the
+    trainer) -> [rows, A], broadcastable over a leading time axis."""
+    if rows % n_agents:
+        raise ValueError(f"{rows} rows are not whole groups of {n_agents} agents")
+    return torch.eye(n_agents, dtype=like.dtype, device=like.device).repeat(rows // n_agents, 1)
+
+
 class DiscovererActor(nn.Module):
     """pi_l(a | o, z): categorical for Discrete actions, diagonal Gaussian (state-independent log-std)
-    for Box actions. The Gaussian's log-prob is of the unclipped sample; the env adapter clips."""
+    for Box actions. The Gaussian's log-prob is of the unclipped sample; the env adapter clips.
+
+    With `agent_id` (model.actor_agent_id, off by default as in the paper) the actor also sees the
+    agent's one-hot id: shared parameters can then still act differently per agent, which lets
+    identical agents in a symmetric task (simple_spread) settle who goes where.
+    """
 
     def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
-                 hidden: int = 64, recurrent: bool = True) -> None:
+                 hidden: int = 64, recurrent: bool = True, n_agents: int = 1, agent_id: bool = False) -> None:
         super().__init__()
         self.n_agent_skills = n_agent_skills  # 0: flat MAPPO actor with no skill input
+        self.n_agents = n_agents
+        self.agent_id = agent_id
         self.discrete = action_kind == "discrete"
-        self.body = _Recurrent(obs_dim + n_agent_skills, hidden, recurrent)
+        self.body = _Recurrent(obs_dim + n_agent_skills + (n_agents if agent_id else 0), hidden, recurrent)
         out = n_actions if self.discrete else action_dim
         self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
 
     def _inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
-        if self.n_agent_skills == 0:
-            return obs
-        return torch.cat([obs, F.one_hot(skill, self.n_agent_skills).to(obs.dtype)], dim=-1)
+        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width]."""
+        parts = [obs]
+        if self.n_agent_skills:
+            parts.append(F.one_hot(skill, self.n_agent_skills).to(obs.dtype))
+        if self.agent_id:
+            parts.append(agent_ids(obs.shape[1], self.n_agents, obs).expand(obs.shape[0], -1, -1))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else obs
 
     def distribution(self, obs, skill, h0, starts):
         """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
@@ -107,9 +126,8 @@ class DiscovererCritic(nn.Module):
         t, e, d = x.shape
         a = self.n_agents
         x = x[:, :, None, :].expand(t, e, a, d)  # [T, E, D] -> [T, E, A, D]
+        x = x.reshape(t, e * a, d)  # [T, E, A, D] -> [T, E*A, D]
         if self.agent_id:
-            ids = torch.eye(a, dtype=x.dtype, device=x.device).expand(t, e, a, a)
-            x = torch.cat([x, ids], dim=-1)
-        x = x.reshape(t, e * a, -1)  # [T, E, A, D'] -> [T, E*A, D']
+            x = torch.cat([x, agent_ids(e * a, a, x).expand(t, -1, -1)], dim=-1)
         feat, h = self.body(x, h0, starts)
         return self.head(feat)[..., 0], h
