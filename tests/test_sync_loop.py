@@ -36,7 +36,7 @@ def pipeline():
 
 
 def _replay(learner, ro):
-    """The rollout replayed in the training layout -> (log-probs, their collected values, cols)."""
+    """Replay a fresh rollout in the training layout -> (batch, log-probs, values, their columns)."""
     learner.finalize(ro)
     b = learner.discoverer_batch(ro)
     with torch.no_grad():

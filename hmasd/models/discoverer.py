@@ -45,8 +45,9 @@ class DiscovererActor(nn.Module):
     for Box actions. The Gaussian's log-prob is of the unclipped sample; the env adapter clips.
 
     With `agent_id` (model.actor_agent_id, off by default as in the paper) the actor also sees the
-    agent's one-hot id: shared parameters can then still act differently per agent, which lets
-    identical agents in a symmetric task (simple_spread) settle who goes where.
+    agent's one-hot id, so that agents with shared parameters and alike observations can still act
+    differently (the agent-id input of MAPPO-style trainers; on simple_spread it gained nothing,
+    docs/results.md).
     """
 
     def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
