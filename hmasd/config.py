@@ -360,17 +360,22 @@ CHECKPOINT_KEY_UPGRADES: dict[str, tuple[str, Any] | None] = {
 }
 
 
+def _pop_dotted(data: dict, dotted: str) -> tuple[bool, Any]:
+    """Remove `a.b.c` from nested dicts -> (whether it was there, its value)."""
+    *parents, leaf = dotted.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or leaf not in node:
+        return False, None
+    return True, node.pop(leaf)
+
+
 def upgrade_checkpoint_config(data: dict) -> dict:
     data = copy.deepcopy(data)
     for dotted, upgrade in CHECKPOINT_KEY_UPGRADES.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict) or leaf not in node:
-            continue
-        value = node.pop(leaf)
-        if upgrade is not None:
+        found, value = _pop_dotted(data, dotted)
+        if found and upgrade is not None:
             new_key, convert = upgrade
             _set_dotted(data, new_key, convert(value))
     return data

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reduced-scale learning check: catches a learning regression outside CI in about 8 minutes.
+"""Reduced-scale learning check: catches a learning regression outside CI in about 7 minutes.
 
 Runs two short trainings through the real CLI and reads their JSON logs:
   1. HMASD on simple_spread_v3, 200k env steps: the evaluation team return must climb from the
