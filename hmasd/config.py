@@ -47,6 +47,7 @@ class HMASDConfig:
 @dataclass
 class PPOConfig:
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # constant | linear: lr x (1 - env_steps / total_env_steps) (MAPPO's decay)
     epochs: int = 15
     num_minibatches: int = 1
     clip: float = 0.2
@@ -81,6 +82,7 @@ class ModelConfig:
     critic_agent_id: bool = True  # project choice: V_l also sees the agent's one-hot id
     actor_agent_id: bool = False  # the paper's pi_l(a|o,z); true: the actor also sees the one-hot id
     recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
+    input_norm: str = "layer"  # discoverer inputs: layer (MAPPO's LayerNorm) | none (for O(1) observations)
 
 
 @dataclass
@@ -127,6 +129,8 @@ class Config:
 
 ALGOS = ("hmasd", "mappo")
 HIGH_ADVANTAGE_NORMS = ("off", "always", "rewarded")  # ppo.high_advantage_norm
+INPUT_NORMS = ("layer", "none")  # model.input_norm
+LR_SCHEDULES = ("constant", "linear")  # ppo.lr_schedule
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -290,6 +294,10 @@ def validate(cfg: Config) -> None:
     if cfg.ppo.high_advantage_norm not in HIGH_ADVANTAGE_NORMS:
         raise ConfigError(f"ppo.high_advantage_norm '{cfg.ppo.high_advantage_norm}' is unknown: "
                           f"use one of {', '.join(HIGH_ADVANTAGE_NORMS)}")
+    if cfg.ppo.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"ppo.lr_schedule '{cfg.ppo.lr_schedule}' is unknown: use one of {', '.join(LR_SCHEDULES)}")
+    if cfg.model.input_norm not in INPUT_NORMS:
+        raise ConfigError(f"model.input_norm '{cfg.model.input_norm}' is unknown: use one of {', '.join(INPUT_NORMS)}")
     k = cfg.hmasd.skill_interval
     positive = {
         "rollout_length": cfg.rollout_length,

@@ -87,6 +87,21 @@ class Learner:
                  "discriminator": self.discriminator_optim}
         return {k: v for k, v in named.items() if v is not None}
 
+    def set_learning_rate(self, env_steps: int) -> float:
+        """Sets and returns the learning rate of every optimiser for the coming update.
+
+        `ppo.lr_schedule = linear` decays it to 0 at total_env_steps (MAPPO's linear decay), so late
+        updates refine instead of jumping. It is computed from the env-step counter, so a resumed run
+        continues the same schedule (the rate stored in an optimiser's checkpoint is overwritten).
+        """
+        lr = self.cfg.ppo.lr
+        if self.cfg.ppo.lr_schedule == "linear":
+            lr *= max(0.0, 1.0 - env_steps / self.cfg.total_env_steps)
+        for optim in self.optimizers().values():
+            for group in optim.param_groups:
+                group["lr"] = lr
+        return lr
+
     # -- rewards and returns ----------------------------------------------------------------------
     @torch.no_grad()
     def intrinsic_log_probs(self, ro: Rollout) -> tuple[np.ndarray, np.ndarray]:

@@ -111,3 +111,23 @@ def test_actor_agent_id_rejects_rows_that_are_not_whole_agent_groups():
     actor = DiscovererActor(5, 0, "discrete", 5, 1, hidden=16, n_agents=3, agent_id=True)
     with pytest.raises(ValueError, match="not whole groups of 3 agents"):
         actor.act(torch.randn(4, 5), None, torch.zeros(4, 16), torch.ones(4, dtype=torch.bool))
+
+
+def test_input_layernorm_is_blind_to_scale_and_the_none_option_is_not():
+    # LN(2x) = LN(x): with model.input_norm = layer an actor cannot tell near from far when every
+    # input scales together (simple_spread's relative positions); with none it can.
+    torch.manual_seed(3)
+    obs = torch.randn(1, 4, 5)
+    starts = torch.ones(1, 4, dtype=torch.bool)
+    for norm_input in (True, False):
+        actor = DiscovererActor(5, 0, "discrete", 5, 1, hidden=16, recurrent=False, norm_input=norm_input)
+        with torch.no_grad():
+            actor.head.weight.mul_(100)
+        near, far = (actor.distribution(x, None, torch.zeros(4, 16), starts)[0].logits for x in (obs, 2 * obs))
+        assert norm_input == torch.allclose(near, far, atol=1e-3)
+
+
+def test_input_norm_none_keeps_the_checkpoint_keys_of_the_linear_layers():
+    layer = DiscovererCritic(6, 2, 3, hidden=16, norm_input=True).state_dict().keys()
+    none = DiscovererCritic(6, 2, 3, hidden=16, norm_input=False).state_dict().keys()
+    assert set(none) == {k for k in layer if not k.startswith("body.trunk.0.")}

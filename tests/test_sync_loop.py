@@ -154,3 +154,17 @@ def test_update_reports_whether_the_rollout_earned_a_high_level_reward(pipeline)
     rewarded = bool((np.asarray(ro.buffer.hl_rewards)[seg] != 0).any())
     assert rewarded  # simple_spread's dense negative reward makes every r^h non-zero
     assert stats["Diagnostics/Coordinator/AdvantagesNormalised"] == float(rewarded)
+
+
+@pytest.mark.parametrize("schedule, expected", [("constant", [1.0, 1.0, 1.0]), ("linear", [1.0, 0.75, 0.25])])
+def test_learning_rate_schedule_sets_every_optimiser(pipeline, schedule, expected):
+    cfg, agent, _, _ = pipeline
+    learner = Learner(agent, load_config("configs/smoke.yaml", [f"ppo.lr_schedule={schedule}",
+                                                                "total_env_steps=400", "ppo.lr=0.002"]))
+    try:
+        for env_steps, fraction in zip([0, 100, 300], expected):
+            assert learner.set_learning_rate(env_steps) == pytest.approx(0.002 * fraction)
+            rates = [g["lr"] for o in learner.optimizers().values() for g in o.param_groups]
+            assert rates == pytest.approx([0.002 * fraction] * 3) and len(learner.optimizers()) == 3
+    finally:
+        learner.close()

@@ -16,13 +16,16 @@ def init_linear(layer: nn.Linear, gain: float = RELU_GAIN) -> nn.Linear:
     return layer
 
 
-def mlp(in_dim: int, hidden: int, layers: int = 2) -> nn.Sequential:
+def mlp(in_dim: int, hidden: int, layers: int = 2, norm_input: bool = True) -> nn.Sequential:
     """Feature-normalised ReLU trunk: LN(in) -> [Linear -> ReLU] x layers.
 
     The input LayerNorm (MAPPO's feature normalisation) matters for raw observations; MAPPO's extra
     LayerNorm after every hidden layer is left out: on a CPU it costs as much as the Linear itself.
+    LayerNorm is blind to the input's overall scale (LN(2x) = LN(x)), so observations that are
+    already O(1) may do better without it (`norm_input=False`: an Identity keeps the module indices,
+    and so the checkpoint keys of the Linear layers, unchanged).
     """
-    mods: list[nn.Module] = [nn.LayerNorm(in_dim)]
+    mods: list[nn.Module] = [nn.LayerNorm(in_dim) if norm_input else nn.Identity()]
     dim = in_dim
     for _ in range(layers):
         mods += [init_linear(nn.Linear(dim, hidden)), nn.ReLU()]

@@ -17,10 +17,10 @@ from hmasd.models.common import OUTPUT_GAIN, MaskedGRU, init_linear, mlp
 class _Recurrent(nn.Module):
     """MLP trunk -> optional masked GRU -> one ReLU layer; the shared body of actor and critic."""
 
-    def __init__(self, in_dim: int, hidden: int, recurrent: bool) -> None:
+    def __init__(self, in_dim: int, hidden: int, recurrent: bool, norm_input: bool = True) -> None:
         super().__init__()
         self.hidden = hidden
-        self.trunk = mlp(in_dim, hidden)
+        self.trunk = mlp(in_dim, hidden, norm_input=norm_input)
         self.gru = MaskedGRU(hidden) if recurrent else None
         self.post = nn.Sequential(init_linear(nn.Linear(hidden, hidden)), nn.ReLU())
 
@@ -51,13 +51,15 @@ class DiscovererActor(nn.Module):
     """
 
     def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
-                 hidden: int = 64, recurrent: bool = True, n_agents: int = 1, agent_id: bool = False) -> None:
+                 hidden: int = 64, recurrent: bool = True, n_agents: int = 1, agent_id: bool = False,
+                 norm_input: bool = True) -> None:
         super().__init__()
         self.n_agent_skills = n_agent_skills  # 0: flat MAPPO actor with no skill input
         self.n_agents = n_agents
         self.agent_id = agent_id
         self.discrete = action_kind == "discrete"
-        self.body = _Recurrent(obs_dim + n_agent_skills + (n_agents if agent_id else 0), hidden, recurrent)
+        self.body = _Recurrent(obs_dim + n_agent_skills + (n_agents if agent_id else 0), hidden, recurrent,
+                               norm_input)
         out = n_actions if self.discrete else action_dim
         self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
@@ -111,12 +113,13 @@ class DiscovererCritic(nn.Module):
     """
 
     def __init__(self, state_dim: int, n_team_skills: int, n_agents: int, hidden: int = 64,
-                 recurrent: bool = True, agent_id: bool = True) -> None:
+                 recurrent: bool = True, agent_id: bool = True, norm_input: bool = True) -> None:
         super().__init__()
         self.n_team_skills = n_team_skills  # 0: MAPPO critic with no skill input
         self.n_agents = n_agents
         self.agent_id = agent_id
-        self.body = _Recurrent(state_dim + n_team_skills + (n_agents if agent_id else 0), hidden, recurrent)
+        self.body = _Recurrent(state_dim + n_team_skills + (n_agents if agent_id else 0), hidden, recurrent,
+                               norm_input)
         self.head = init_linear(nn.Linear(hidden, 1), 1.0)
 
     def forward(self, state, team_skill, h0, starts):
