@@ -48,6 +48,7 @@ class HMASDConfig:
 class PPOConfig:
     lr: float = 1e-4
     lr_schedule: str = "constant"  # constant | linear: lr x (1 - env_steps / total_env_steps) (MAPPO's decay)
+    lr_high: float | None = None  # the coordinator's learning rate; None = lr
     epochs: int = 15
     num_minibatches: int = 1
     clip: float = 0.2
@@ -110,6 +111,10 @@ class Config:
     @property
     def gamma_high(self) -> float:
         return self.ppo.gamma if self.ppo.gamma_high is None else self.ppo.gamma_high
+
+    @property
+    def lr_high(self) -> float:
+        return self.ppo.lr if self.ppo.lr_high is None else self.ppo.lr_high
 
     @property
     def gae_lambda_high(self) -> float:
@@ -343,7 +348,7 @@ def validate(cfg: Config) -> None:
     for key, value in unit.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} ({value}) must be in [0, 1]")
-    for key, value in {"ppo.lr": cfg.ppo.lr, "ppo.clip": cfg.ppo.clip, "ppo.huber_delta": cfg.ppo.huber_delta,
+    for key, value in {"ppo.lr": cfg.ppo.lr, "ppo.lr_high": cfg.lr_high, "ppo.clip": cfg.ppo.clip, "ppo.huber_delta": cfg.ppo.huber_delta,
                        "ppo.max_grad_norm": cfg.ppo.max_grad_norm, "ppo.adam_eps": cfg.ppo.adam_eps}.items():
         if value <= 0:
             raise ConfigError(f"{key} ({value}) must be positive")

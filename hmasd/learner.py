@@ -25,9 +25,9 @@ def _tensor(arr) -> torch.Tensor:
     return torch.from_numpy(np.array(arr))
 
 
-def _adam(params, cfg: Config) -> torch.optim.Adam:
+def _adam(params, cfg: Config, lr: float) -> torch.optim.Adam:
     # foreach: one fused kernel per step instead of a Python loop over every parameter tensor.
-    return torch.optim.Adam(params, lr=cfg.ppo.lr, eps=cfg.ppo.adam_eps, weight_decay=cfg.ppo.weight_decay,
+    return torch.optim.Adam(params, lr=lr, eps=cfg.ppo.adam_eps, weight_decay=cfg.ppo.weight_decay,
                             foreach=True)
 
 
@@ -68,12 +68,13 @@ def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.T
 class Learner:
     def __init__(self, agent: HMASDAgent, cfg: Config) -> None:
         self.agent, self.cfg = agent, cfg
-        self.discoverer_optim = _adam(list(agent.actor.parameters()) + list(agent.critic.parameters()), cfg)
+        self.discoverer_optim = _adam(list(agent.actor.parameters()) + list(agent.critic.parameters()), cfg,
+                                     cfg.ppo.lr)
         self.coordinator_optim = self.discriminator_optim = None
         if agent.uses_skills:
-            self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg)
+            self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg, cfg.lr_high)
             disc_params = list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())
-            self.discriminator_optim = _adam(disc_params, cfg)
+            self.discriminator_optim = _adam(disc_params, cfg, cfg.ppo.lr)
         # One generator per part: the parts may update concurrently and must stay deterministic.
         self.generators = {name: torch.Generator().manual_seed(cfg.seed + i)
                            for i, name in enumerate(("discoverer", "coordinator", "discriminator"))}
@@ -88,19 +89,20 @@ class Learner:
         return {k: v for k, v in named.items() if v is not None}
 
     def set_learning_rate(self, env_steps: int) -> float:
-        """Sets and returns the learning rate of every optimiser for the coming update.
+        """Sets the learning rate of every optimiser for the coming update; returns the scale applied.
 
-        `ppo.lr_schedule = linear` decays it to 0 at total_env_steps (MAPPO's linear decay), so late
-        updates refine instead of jumping. It is computed from the env-step counter, so a resumed run
-        continues the same schedule (the rate stored in an optimiser's checkpoint is overwritten).
+        `ppo.lr_schedule = linear` decays the rates to 0 at total_env_steps (MAPPO's linear decay), so
+        late updates refine instead of jumping. It is computed from the env-step counter, so a resumed
+        run continues the same schedule (the rate stored in an optimiser's checkpoint is overwritten).
         """
-        lr = self.cfg.ppo.lr
+        scale = 1.0
         if self.cfg.ppo.lr_schedule == "linear":
-            lr *= max(0.0, 1.0 - env_steps / self.cfg.total_env_steps)
-        for optim in self.optimizers().values():
+            scale = max(0.0, 1.0 - env_steps / self.cfg.total_env_steps)
+        for name, optim in self.optimizers().items():
+            base = self.cfg.lr_high if name == "coordinator" else self.cfg.ppo.lr
             for group in optim.param_groups:
-                group["lr"] = lr
-        return lr
+                group["lr"] = base * scale
+        return scale
 
     # -- rewards and returns ----------------------------------------------------------------------
     @torch.no_grad()

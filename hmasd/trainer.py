@@ -168,9 +168,9 @@ class Trainer:
                               samples=n, policy_version=ro.policy_version)
                 self.log.debug("env contributions", per_env=ro.env_steps_per_env.tolist())
                 t1 = time.perf_counter()
-                lr = self.learner.set_learning_rate(c.env_steps)
+                lr_scale = self.learner.set_learning_rate(c.env_steps)
                 stats = self.learner.update(ro)
-                stats["Diagnostics/LearningRate"] = lr
+                stats["Diagnostics/LearningRateScale"] = lr_scale
                 update_s = time.perf_counter() - t1
                 c.env_steps += n
                 c.updates += 1

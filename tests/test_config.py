@@ -61,6 +61,7 @@ def test_overrides_reach_nested_keys_and_parse_yaml_values():
     (["algo=ppo"], "algo 'ppo' is unknown"),
     (["ppo.gamma=1.5"], "ppo.gamma (1.5) must be in [0, 1]"),
     (["total_env_steps"], "--set expects KEY=VALUE"),
+    (["ppo.lr_high=0"], "ppo.lr_high (0.0) must be positive"),
     (["model.input_norm=batch"], "model.input_norm 'batch' is unknown: use one of layer, none"),
 ])
 def test_bad_values_give_one_line_naming_the_problem(overrides, fragment):

@@ -159,12 +159,13 @@ def test_update_reports_whether_the_rollout_earned_a_high_level_reward(pipeline)
 @pytest.mark.parametrize("schedule, expected", [("constant", [1.0, 1.0, 1.0]), ("linear", [1.0, 0.75, 0.25])])
 def test_learning_rate_schedule_sets_every_optimiser(pipeline, schedule, expected):
     cfg, agent, _, _ = pipeline
-    learner = Learner(agent, load_config("configs/smoke.yaml", [f"ppo.lr_schedule={schedule}",
-                                                                "total_env_steps=400", "ppo.lr=0.002"]))
+    learner = Learner(agent, load_config("configs/smoke.yaml", [f"ppo.lr_schedule={schedule}", "total_env_steps=400",
+                                                                "ppo.lr=0.002", "ppo.lr_high=0.0005"]))
+    base = {"discoverer": 0.002, "coordinator": 0.0005, "discriminator": 0.002}
     try:
-        for env_steps, fraction in zip([0, 100, 300], expected):
-            assert learner.set_learning_rate(env_steps) == pytest.approx(0.002 * fraction)
-            rates = [g["lr"] for o in learner.optimizers().values() for g in o.param_groups]
-            assert rates == pytest.approx([0.002 * fraction] * 3) and len(learner.optimizers()) == 3
+        for env_steps, scale in zip([0, 100, 300], expected):
+            assert learner.set_learning_rate(env_steps) == pytest.approx(scale)
+            rates = {name: o.param_groups[0]["lr"] for name, o in learner.optimizers().items()}
+            assert rates == pytest.approx({name: lr * scale for name, lr in base.items()})
     finally:
         learner.close()
