@@ -29,12 +29,12 @@ class HMASDAgent(nn.Module):
         self.register_buffer("policy_version", torch.zeros((), dtype=torch.long))
         self.n_agents = spec.num_agents
         self.hidden = m.hidden
+        norm_input = m.input_norm == "layer"
         self.actor = DiscovererActor(spec.obs_dim, n_z, spec.action_kind, spec.n_actions, spec.action_dim,
                                      hidden=m.hidden, recurrent=m.recurrent, n_agents=spec.num_agents,
-                                     agent_id=m.actor_agent_id, norm_input=m.input_norm == "layer")
+                                     agent_id=m.actor_agent_id, norm_input=norm_input)
         self.critic = DiscovererCritic(spec.state_dim, n_team, spec.num_agents, hidden=m.hidden,
-                                       recurrent=m.recurrent, agent_id=m.critic_agent_id,
-                                       norm_input=m.input_norm == "layer")
+                                       recurrent=m.recurrent, agent_id=m.critic_agent_id, norm_input=norm_input)
         self.low_value_norm = ValueNorm(enabled=cfg.ppo.value_norm)
         self.coordinator = self.team_discriminator = self.agent_discriminator = self.high_value_norm = None
         if skills:

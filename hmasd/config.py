@@ -348,8 +348,9 @@ def validate(cfg: Config) -> None:
     for key, value in unit.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} ({value}) must be in [0, 1]")
-    for key, value in {"ppo.lr": cfg.ppo.lr, "ppo.lr_high": cfg.lr_high, "ppo.clip": cfg.ppo.clip, "ppo.huber_delta": cfg.ppo.huber_delta,
-                       "ppo.max_grad_norm": cfg.ppo.max_grad_norm, "ppo.adam_eps": cfg.ppo.adam_eps}.items():
+    for key, value in {"ppo.lr": cfg.ppo.lr, "ppo.lr_high": cfg.lr_high, "ppo.clip": cfg.ppo.clip,
+                       "ppo.huber_delta": cfg.ppo.huber_delta, "ppo.max_grad_norm": cfg.ppo.max_grad_norm,
+                       "ppo.adam_eps": cfg.ppo.adam_eps}.items():
         if value <= 0:
             raise ConfigError(f"{key} ({value}) must be positive")
     _validate_env_id(cfg.env.id)
