@@ -68,13 +68,15 @@ def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.T
 class Learner:
     def __init__(self, agent: HMASDAgent, cfg: Config) -> None:
         self.agent, self.cfg = agent, cfg
+        # Each part's learning rate before the schedule's scale (set_learning_rate).
+        self.base_lrs = {"discoverer": cfg.ppo.lr, "coordinator": cfg.lr_high, "discriminator": cfg.ppo.lr}
         self.discoverer_optim = _adam(list(agent.actor.parameters()) + list(agent.critic.parameters()), cfg,
-                                     cfg.ppo.lr)
+                                     self.base_lrs["discoverer"])
         self.coordinator_optim = self.discriminator_optim = None
         if agent.uses_skills:
-            self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg, cfg.lr_high)
+            self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg, self.base_lrs["coordinator"])
             disc_params = list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())
-            self.discriminator_optim = _adam(disc_params, cfg, cfg.ppo.lr)
+            self.discriminator_optim = _adam(disc_params, cfg, self.base_lrs["discriminator"])
         # One generator per part: the parts may update concurrently and must stay deterministic.
         self.generators = {name: torch.Generator().manual_seed(cfg.seed + i)
                            for i, name in enumerate(("discoverer", "coordinator", "discriminator"))}
@@ -99,9 +101,8 @@ class Learner:
         if self.cfg.ppo.lr_schedule == "linear":
             scale = max(0.0, 1.0 - env_steps / self.cfg.total_env_steps)
         for name, optim in self.optimizers().items():
-            base = self.cfg.lr_high if name == "coordinator" else self.cfg.ppo.lr
             for group in optim.param_groups:
-                group["lr"] = base * scale
+                group["lr"] = self.base_lrs[name] * scale
         return scale
 
     # -- rewards and returns ----------------------------------------------------------------------
