@@ -5,6 +5,7 @@ value normalisers. `algo: mappo` builds only the discoverer with no skill inputs
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,12 +30,12 @@ class HMASDAgent(nn.Module):
         self.register_buffer("policy_version", torch.zeros((), dtype=torch.long))
         self.n_agents = spec.num_agents
         self.hidden = m.hidden
-        norm_input = m.input_norm == "layer"
         self.actor = DiscovererActor(spec.obs_dim, n_z, spec.action_kind, spec.n_actions, spec.action_dim,
                                      hidden=m.hidden, recurrent=m.recurrent, n_agents=spec.num_agents,
-                                     agent_id=m.actor_agent_id, norm_input=norm_input)
+                                     agent_id=m.actor_agent_id, input_norm=m.input_norm)
         self.critic = DiscovererCritic(spec.state_dim, n_team, spec.num_agents, hidden=m.hidden,
-                                       recurrent=m.recurrent, agent_id=m.critic_agent_id, norm_input=norm_input)
+                                       recurrent=m.recurrent, agent_id=m.critic_agent_id,
+                                       input_norm=m.input_norm)
         self.low_value_norm = ValueNorm(enabled=cfg.ppo.value_norm)
         self.coordinator = self.team_discriminator = self.agent_discriminator = self.high_value_norm = None
         if skills:
@@ -44,3 +45,12 @@ class HMASDAgent(nn.Module):
             self.high_value_norm = ValueNorm(enabled=cfg.ppo.value_norm)
             self.team_discriminator = TeamDiscriminator(spec.state_dim, n_team, hidden=m.hidden)
             self.agent_discriminator = AgentDiscriminator(spec.obs_dim, n_team, n_z, hidden=m.hidden)
+
+    @torch.no_grad()
+    def update_input_stats(self, obs: np.ndarray, state: np.ndarray, alive: np.ndarray) -> None:
+        """Merge a learned batch into the discoverer's running input statistics (model.input_norm:
+        running; a no-op otherwise). obs [T, E, A, O] (only rows of alive agents), state [T, E, S]."""
+        if self.actor.obs_norm is not None:
+            self.actor.obs_norm.update(torch.from_numpy(np.asarray(obs)[np.asarray(alive).astype(bool)]))
+        if self.critic.state_norm is not None:
+            self.critic.state_norm.update(torch.from_numpy(np.asarray(state)))

@@ -83,7 +83,7 @@ class ModelConfig:
     critic_agent_id: bool = True  # project choice: V_l also sees the agent's one-hot id
     actor_agent_id: bool = False  # the paper's pi_l(a|o,z); true: the actor also sees the one-hot id
     recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
-    input_norm: str = "layer"  # discoverer inputs: layer (MAPPO's LayerNorm) | none (for O(1) observations)
+    input_norm: str = "layer"  # discoverer inputs: layer (MAPPO's LayerNorm) | none (O(1) observations) | running
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Config:
 
 ALGOS = ("hmasd", "mappo")
 HIGH_ADVANTAGE_NORMS = ("off", "always", "rewarded")  # ppo.high_advantage_norm
-INPUT_NORMS = ("layer", "none")  # model.input_norm
+INPUT_NORMS = ("layer", "none", "running")  # model.input_norm
 LR_SCHEDULES = ("constant", "linear")  # ppo.lr_schedule
 
 

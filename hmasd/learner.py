@@ -167,6 +167,8 @@ class Learner:
         stats.update(self.update_discoverer(ro))
         if high is not None:
             stats.update(high.result())
+        # After the learning, not before: the batch was collected under the old statistics.
+        self.agent.update_input_stats(ro.buffer.obs, ro.buffer.state, ro.buffer.alive)
         self.agent.policy_version += 1
         return stats
 

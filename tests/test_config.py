@@ -62,7 +62,7 @@ def test_overrides_reach_nested_keys_and_parse_yaml_values():
     (["ppo.gamma=1.5"], "ppo.gamma (1.5) must be in [0, 1]"),
     (["total_env_steps"], "--set expects KEY=VALUE"),
     (["ppo.lr_high=0"], "ppo.lr_high (0.0) must be positive"),
-    (["model.input_norm=batch"], "model.input_norm 'batch' is unknown: use one of layer, none"),
+    (["model.input_norm=batch"], "model.input_norm 'batch' is unknown: use one of layer, none, running"),
 ])
 def test_bad_values_give_one_line_naming_the_problem(overrides, fragment):
     with pytest.raises(ConfigError) as info:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hmasd.models import AgentDiscriminator, DiscovererActor, DiscovererCritic, SkillCoordinator, TeamDiscriminator
-from hmasd.models.common import MaskedGRU
+from hmasd.models.common import MaskedGRU, RunningNorm
 
 
 def _coordinator(seed=0):
@@ -119,15 +119,37 @@ def test_input_layernorm_is_blind_to_scale_and_the_none_option_is_not():
     torch.manual_seed(3)
     obs = torch.randn(1, 4, 5)
     starts = torch.ones(1, 4, dtype=torch.bool)
-    for norm_input in (True, False):
-        actor = DiscovererActor(5, 0, "discrete", 5, 1, hidden=16, recurrent=False, norm_input=norm_input)
+    for input_norm in ("layer", "none", "running"):
+        actor = DiscovererActor(5, 0, "discrete", 5, 1, hidden=16, recurrent=False, input_norm=input_norm)
+        if input_norm == "running":
+            actor.obs_norm.update(torch.randn(200, 5) * 3.0 + 1.0)
         with torch.no_grad():
             actor.head.weight.mul_(100)
         near, far = (actor.distribution(x, None, torch.zeros(4, 16), starts)[0].logits for x in (obs, 2 * obs))
-        assert norm_input == torch.allclose(near, far, atol=1e-3)
+        assert (input_norm == "layer") == torch.allclose(near, far, atol=1e-3)
 
 
 def test_input_norm_none_keeps_the_checkpoint_keys_of_the_linear_layers():
-    layer = DiscovererCritic(6, 2, 3, hidden=16, norm_input=True).state_dict().keys()
-    none = DiscovererCritic(6, 2, 3, hidden=16, norm_input=False).state_dict().keys()
+    layer = DiscovererCritic(6, 2, 3, hidden=16, input_norm="layer").state_dict().keys()
+    none = DiscovererCritic(6, 2, 3, hidden=16, input_norm="none").state_dict().keys()
+    running = DiscovererCritic(6, 2, 3, hidden=16, input_norm="running").state_dict().keys()
     assert set(none) == {k for k in layer if not k.startswith("body.trunk.0.")}
+    assert set(running) == set(none) | {f"state_norm.{b}" for b in ("count", "mean", "m2", "shift", "scale")}
+
+
+def test_running_norm_matches_the_statistics_of_all_data_merged_batch_by_batch():
+    torch.manual_seed(0)
+    data = torch.randn(3, 50, 4) * torch.tensor([0.1, 1.0, 10.0, 0.0]) + torch.tensor([5.0, -1.0, 0.0, 2.0])
+    norm = RunningNorm(4)
+    x = torch.randn(7, 4)
+    torch.testing.assert_close(norm(x), x)  # identity until the first update
+    for batch in data:  # three updates of 50 rows = one of 150
+        norm.update(batch)
+    flat = data.reshape(-1, 4).double()
+    torch.testing.assert_close(norm.mean, flat.mean(0))
+    torch.testing.assert_close(norm.m2 / norm.count, flat.var(0, unbiased=False))
+    out = norm(data.reshape(-1, 4))
+    torch.testing.assert_close(out[:, :3].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[:, :3].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    assert (out[:, 3] == 0).all()  # a constant feature maps to 0, not to inf or nan
+    assert norm(torch.full((1, 4), 1e6)).max() == RunningNorm.CLIP

@@ -21,11 +21,13 @@ def _ckpt(root: Path, tag) -> Path:
     return root / "models" / f"hmasd_sync_enhanced_{tag}.pth"
 
 
-@pytest.mark.parametrize("schedule", ["constant", "linear"])
-def test_resume_gives_the_same_next_update_as_an_uninterrupted_run(tmp_path, schedule):
-    # linear: the resumed update must use the decayed rate of step 128, not the one in the checkpoint.
+@pytest.mark.parametrize("schedule, input_norm", [("constant", "layer"), ("linear", "running")])
+def test_resume_gives_the_same_next_update_as_an_uninterrupted_run(tmp_path, schedule, input_norm):
+    # linear: the resumed update must use the decayed rate of step 128, not the one in the checkpoint;
+    # running: it must act and learn under the input statistics of step 128, carried by the checkpoint.
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    common = ["--set", "eval_interval=0", "--set", "save_interval=128", "--set", f"ppo.lr_schedule={schedule}"]
+    common = ["--set", "eval_interval=0", "--set", "save_interval=128", "--set", f"ppo.lr_schedule={schedule}",
+              "--set", f"model.input_norm={input_norm}"]
     run_cli("hmasd-train", "--config", SMOKE, "--output-dir", str(straight), "--set", "total_env_steps=192", *common,
             cwd=tmp_path, check=True)
     # Resume from the step-128 checkpoint of the same run and do the one remaining update.

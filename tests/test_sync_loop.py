@@ -105,6 +105,37 @@ def test_replay_gives_each_agent_its_own_id_when_the_actor_sees_ids():
         vec.close()
 
 
+def test_running_input_norm_moves_once_per_update_with_the_batch_it_learned_from():
+    """model.input_norm: running. The statistics hold still while a batch is collected and learned
+    (the replay after an update still reproduces the collected log-probs), then absorb that batch."""
+    cfg, agent, collector, learner, vec = _pipeline(["model.input_norm=running"])
+    try:
+        seen_obs, seen_state = [], []
+        # a spy that calls through: the statistics the discoverer learns under
+        learned_under, update_discoverer = [], learner.update_discoverer
+        learner.update_discoverer = lambda ro: (learned_under.append(int(agent.actor.obs_norm.count)),
+                                                update_discoverer(ro))[1]
+        for update in range(2):
+            ro = collector.collect()
+            if update:  # statistics are no longer the identity: the check below has teeth
+                assert not torch.equal(agent.actor.obs_norm.scale, torch.ones_like(agent.actor.obs_norm.scale))
+            b, log_probs, _, cols = _replay(learner, ro)
+            torch.testing.assert_close(log_probs, b["old_log_probs"][:, cols], atol=1e-5, rtol=0)
+            # copies: the buffer is refilled in place by the next collection
+            seen_obs.append(np.array(ro.buffer.obs).reshape(-1, ro.buffer.obs.shape[-1]))
+            seen_state.append(np.array(ro.buffer.state).reshape(-1, ro.buffer.state.shape[-1]))
+            learner.update(ro)
+            for norm, seen in ((agent.actor.obs_norm, seen_obs), (agent.critic.state_norm, seen_state)):
+                rows = torch.from_numpy(np.concatenate(seen)).double()
+                assert int(norm.count) == rows.shape[0]
+                torch.testing.assert_close(norm.mean, rows.mean(0))
+        rows_per_batch = seen_obs[0].shape[0]
+        assert learned_under == [0, rows_per_batch]  # each batch is learned under its collection's statistics
+    finally:
+        learner.close()
+        vec.close()
+
+
 def test_skills_are_assigned_every_k_steps_at_episode_starts_and_rollout_starts(pipeline):
     """The skill timer advances once per step: assignments happen exactly at t=0, after an episode
     end and k steps after the previous assignment, and segment lengths match."""

@@ -1,4 +1,5 @@
-"""Building blocks shared by the models: orthogonal init, the MLP trunk, the masked GRU."""
+"""Building blocks shared by the models: orthogonal init, the MLP trunk, the masked GRU, the running
+input normaliser."""
 from __future__ import annotations
 
 import math
@@ -31,6 +32,50 @@ def mlp(in_dim: int, hidden: int, layers: int = 2, norm_input: bool = True) -> n
         mods += [init_linear(nn.Linear(dim, hidden)), nn.ReLU()]
         dim = hidden
     return nn.Sequential(*mods)
+
+
+class RunningNorm(nn.Module):
+    """Per-feature running mean/std normalisation of raw inputs (`model.input_norm: running`).
+
+    Unlike LayerNorm it keeps the input's scale: every feature is shifted and divided by its own
+    mean and std over all data seen so far (Chan et al.'s parallel variance merge), then clipped to
+    +-10, as VecNormalize-style normalisers do. The statistics change only through `update`, which
+    the learner calls once per update with the batch it has just learned from: a batch is collected
+    and learned under the same statistics, so PPO's ratio compares like with like. Buffers, so the
+    statistics travel in checkpoints and reach evaluation.
+    """
+
+    CLIP = 10.0
+
+    def __init__(self, dim: int, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
+        self.register_buffer("m2", torch.zeros(dim, dtype=torch.float64))  # sum of squared deviations
+        # float32 copies read by forward, refreshed by update (identity until the first update)
+        self.register_buffer("shift", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merge the rows of x [..., dim] into the statistics."""
+        x = x.detach().reshape(-1, self.mean.shape[0]).double()
+        n = x.shape[0]
+        if n == 0:
+            return
+        batch_mean = x.mean(0)
+        batch_m2 = ((x - batch_mean) ** 2).sum(0)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean += delta * (n / total)
+        self.m2 += batch_m2 + delta**2 * (self.count * n / total)
+        self.count.copy_(total)
+        self.shift.copy_(self.mean)
+        self.scale.copy_((self.m2 / self.count + self.eps).sqrt())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.shift) / self.scale).clamp(-self.CLIP, self.CLIP)
 
 
 class MaskedGRU(nn.Module):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, Normal
 
-from hmasd.models.common import OUTPUT_GAIN, MaskedGRU, init_linear, mlp
+from hmasd.models.common import OUTPUT_GAIN, MaskedGRU, RunningNorm, init_linear, mlp
 
 
 class _Recurrent(nn.Module):
@@ -52,20 +52,24 @@ class DiscovererActor(nn.Module):
 
     def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
                  hidden: int = 64, recurrent: bool = True, n_agents: int = 1, agent_id: bool = False,
-                 norm_input: bool = True) -> None:
+                 input_norm: str = "layer") -> None:
         super().__init__()
         self.n_agent_skills = n_agent_skills  # 0: flat MAPPO actor with no skill input
         self.n_agents = n_agents
         self.agent_id = agent_id
         self.discrete = action_kind == "discrete"
+        # model.input_norm: "running" normalises the observation only; one-hot parts are already O(1)
+        self.obs_norm = RunningNorm(obs_dim) if input_norm == "running" else None
         self.body = _Recurrent(obs_dim + n_agent_skills + (n_agents if agent_id else 0), hidden, recurrent,
-                               norm_input)
+                               input_norm == "layer")
         out = n_actions if self.discrete else action_dim
         self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
 
     def _inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
         """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width]."""
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         parts = [obs]
         if self.n_agent_skills:
             parts.append(F.one_hot(skill, self.n_agent_skills).to(obs.dtype))
@@ -113,18 +117,19 @@ class DiscovererCritic(nn.Module):
     """
 
     def __init__(self, state_dim: int, n_team_skills: int, n_agents: int, hidden: int = 64,
-                 recurrent: bool = True, agent_id: bool = True, norm_input: bool = True) -> None:
+                 recurrent: bool = True, agent_id: bool = True, input_norm: str = "layer") -> None:
         super().__init__()
         self.n_team_skills = n_team_skills  # 0: MAPPO critic with no skill input
         self.n_agents = n_agents
         self.agent_id = agent_id
+        self.state_norm = RunningNorm(state_dim) if input_norm == "running" else None
         self.body = _Recurrent(state_dim + n_team_skills + (n_agents if agent_id else 0), hidden, recurrent,
-                               norm_input)
+                               input_norm == "layer")
         self.head = init_linear(nn.Linear(hidden, 1), 1.0)
 
     def forward(self, state, team_skill, h0, starts):
         """state [T, E, S], team_skill [T, E], h0 [E*A, H], starts [T, E*A] -> (values [T, E*A], h_T)."""
-        x = state
+        x = state if self.state_norm is None else self.state_norm(state)
         if self.n_team_skills:
             x = torch.cat([x, F.one_hot(team_skill, self.n_team_skills).to(x.dtype)], dim=-1)
         t, e, d = x.shape
