@@ -108,7 +108,7 @@ def test_replay_gives_each_agent_its_own_id_when_the_actor_sees_ids():
 def test_running_input_norm_moves_once_per_update_with_the_batch_it_learned_from():
     """model.input_norm: running. The statistics hold still while a batch is collected and learned
     (the replay after an update still reproduces the collected log-probs), then absorb that batch."""
-    cfg, agent, collector, learner, vec = _pipeline(["model.input_norm=running"])
+    _, agent, collector, learner, vec = _pipeline(["model.input_norm=running"])
     try:
         seen_obs, seen_state = [], []
         # a spy that calls through: the statistics the discoverer learns under
