@@ -60,7 +60,7 @@ class RunningNorm(nn.Module):
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
         """Merge the rows of x [..., dim] into the statistics."""
-        x = x.detach().reshape(-1, self.mean.shape[0]).double()
+        x = x.detach().reshape(-1, self.mean.shape[0]).to(self.mean.device, torch.float64)
         n = x.shape[0]
         if n == 0:
             return
