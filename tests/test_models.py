@@ -113,9 +113,9 @@ def test_actor_agent_id_rejects_rows_that_are_not_whole_agent_groups():
         actor.act(torch.randn(4, 5), None, torch.zeros(4, 16), torch.ones(4, dtype=torch.bool))
 
 
-def test_input_layernorm_is_blind_to_scale_and_the_none_option_is_not():
+def test_input_layernorm_is_blind_to_scale_and_the_other_options_are_not():
     # LN(2x) = LN(x): with model.input_norm = layer an actor cannot tell near from far when every
-    # input scales together (simple_spread's relative positions); with none it can.
+    # input scales together (simple_spread's relative positions); with none or running it can.
     torch.manual_seed(3)
     obs = torch.randn(1, 4, 5)
     starts = torch.ones(1, 4, dtype=torch.bool)
