@@ -5,24 +5,32 @@
         --panel "Alice_and_Bob|Eval/SuccessRate|HMASD=a.jsonl|MAPPO=b.jsonl" \
         --panel "simple_spread_v3|Eval/TeamReturn_Mean|HMASD=c.jsonl|MAPPO=d.jsonl"
 
-Each panel is TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]; x is env steps. Needs matplotlib
-(pip install matplotlib); training does not.
+Each panel is TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]; x is env steps. LOG may be a glob such as
+runs/X/logs/*.jsonl: log names carry a time stamp, and a resumed run adds a file, so the matches
+are read in name (= start time) order as one curve. Needs matplotlib (pip install matplotlib);
+training does not.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import sys
 from pathlib import Path
 
 
-def series(log: Path, metric: str) -> tuple[list[int], list[float]]:
+def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
+    """The (env_steps, metric) points of every log matching `pattern`, in file-name order."""
+    logs = sorted(glob.glob(pattern))
+    if not logs:
+        raise FileNotFoundError(f"no log matches '{pattern}': pass a logs/<run>.jsonl path or a glob")
     xs, ys = [], []
-    for line in log.read_text().splitlines():
-        row = json.loads(line)
-        if row.get("event") == "metrics" and metric in row:
-            xs.append(row["env_steps"])
-            ys.append(row[metric])
+    for log in logs:
+        for line in Path(log).read_text().splitlines():
+            row = json.loads(line)
+            if row.get("event") == "metrics" and metric in row:
+                xs.append(row["env_steps"])
+                ys.append(row[metric])
     return xs, ys
 
 
@@ -43,8 +51,12 @@ def main() -> int:
     for ax, panel in zip(axes[0], args.panel):
         title, metric, *runs = panel.split("|")
         for run in runs:
-            label, path = run.split("=", 1)
-            xs, ys = series(Path(path), metric)
+            label, pattern = run.split("=", 1)
+            try:
+                xs, ys = series(pattern, metric)
+            except FileNotFoundError as err:
+                print(f"plot_curves.py: error: {err}", file=sys.stderr)
+                return 2
             ax.plot(xs, ys, label=label, marker="o", markersize=3)
         ax.set_title(title)
         ax.set_xlabel("env steps")
