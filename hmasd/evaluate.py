@@ -40,6 +40,18 @@ def _annotate(frame: np.ndarray, text: str, step: int):
     return canvas
 
 
+def _step_skill_kl(agent: HMASDAgent, record: dict, h: torch.Tensor, starts: np.ndarray,
+                   counting: np.ndarray) -> torch.Tensor:
+    """The discoverer's skill KL (DiscovererActor.skill_kl) at the step just played, for the alive agents
+    of the envs still counting episodes."""
+    E, A = record["agent_skill"].shape
+    obs = torch.from_numpy(record["obs"].reshape(1, E * A, -1))  # [E, A, O] -> [1, E*A, O]
+    skill = torch.from_numpy(record["agent_skill"].reshape(1, E * A))
+    start = torch.from_numpy(np.repeat(starts, A))[None]  # [E] -> [1, E*A]
+    keep = torch.from_numpy((record["alive"].astype(bool) & counting[:, None]).reshape(E * A))
+    return agent.actor.skill_kl(obs, skill, h, start)[0][keep]
+
+
 def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic: bool = False, seed: int = 0,
                    render_path: str | Path | None = None, max_envs: int = 8) -> dict:
     """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share."""
@@ -57,11 +69,14 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         team_counts = np.zeros(cfg.hmasd.n_team_skills if agent.uses_skills else 0, dtype=np.int64)
         agent_counts = np.zeros((agent.n_agents, cfg.hmasd.n_agent_skills if agent.uses_skills else 0), np.int64)
         frames = []
+        skill_kl: list[torch.Tensor] = []
         t = 0
         while (done < quota).any():
+            h_before = collector.actor_h
             step, record = collector.step(rollout_start=(t == 0))
             counting = done < quota
             if agent.uses_skills:
+                skill_kl.append(_step_skill_kl(agent, record, h_before, collector.last_starts, counting))
                 chosen = record["assign"].astype(bool) & counting
                 np.add.at(team_counts, record["team_skill"][chosen], 1)
                 for i in range(agent.n_agents):
@@ -88,6 +103,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         "mean_length": float(lengths.mean()),
         "success_rate": float(np.mean([e["success"] for e in finished])) if has_success else None,
         "team_skill_counts": team_counts.tolist(),
+        "skill_kl": float(torch.cat(skill_kl).mean()) if skill_kl else None,
         "agent_skill_counts": {name: agent_counts[i].tolist() for i, name in enumerate(vec.spec.agent_names)},
         "deterministic": deterministic,
         "env_id": cfg.env.id,
@@ -123,6 +139,7 @@ def format_report(result: dict) -> str:
         f"success rate  {'n/a' if result['success_rate'] is None else format(result['success_rate'], '.1%')}",
     ]
     if result["team_skill_counts"]:
+        lines.append(f"skill KL      {result['skill_kl']:.4f} (how much the actions depend on z; 0 = ignored)")
         lines.append(f"team skills   {result['team_skill_counts']}")
         for name, counts in result["agent_skill_counts"].items():
             lines.append(f"  {name:<12}{counts}")

@@ -52,23 +52,6 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var
 
 
-@torch.no_grad()
-def skill_sensitivity(actor, obs: torch.Tensor, skills: torch.Tensor, h0: torch.Tensor, starts: torch.Tensor,
-                      mask: torch.Tensor) -> float:
-    """How much the discoverer's actions depend on its skill: the mean KL(pi_l(.|o, z) || pi_l(.|o, z'))
-    with z' = z + 1 (mod n_z), over the masked rows of obs [T, N, O] / skills [T, N].
-
-    0 means the actor ignores z, and the coordinator's choices cannot change what the agents do. The
-    discriminators' accuracy cannot show this: the coordinator picks z from the state, so q_d can read
-    z off the observation whether or not the agent acts on it.
-    """
-    dist, _ = actor.distribution(obs, skills, h0, starts)
-    shifted, _ = actor.distribution(obs, (skills + 1) % actor.n_agent_skills, h0, starts)
-    kl = torch.distributions.kl_divergence(dist, shifted)
-    kl = kl if actor.discrete else kl.sum(-1)
-    return float(kl[mask].mean()) if mask.any() else 0.0
-
-
 def _usage_entropy(choices: torch.Tensor, n: int) -> float:
     """Entropy (nats) of how often each of the n skills was chosen: log n = all used evenly."""
     p = torch.bincount(choices, minlength=n).float()
@@ -355,8 +338,9 @@ class Learner:
         old_values, returns = b["old_values"].numpy(), b["returns"].numpy()
         stats = {}
         if b["skills"] is not None:
-            stats["Diagnostics/Discoverer/SkillKL"] = skill_sensitivity(
-                agent.actor, b["obs"], b["skills"], b["actor_h0"], b["starts"], b["mask"])
+            # after the update, over the whole batch
+            kl = agent.actor.skill_kl(b["obs"], b["skills"], b["actor_h0"], b["starts"])
+            stats["Diagnostics/Discoverer/SkillKL"] = float(kl[b["mask"]].mean())
         return stats | {
             "Losses/Discoverer/Total": total.item(),
             "Losses/Discoverer/Policy": pol.item(),

@@ -101,7 +101,7 @@ def test_sigint_then_resume_then_evaluate_with_json_and_gif(tmp_path):
                    "--render", str(gif), cwd=tmp_path, check=True)
     result = json.loads(proc.stdout)
     assert result["episodes"] == 3 and result["mean_length"] == 25.0 and result["success_rate"] is None
-    for key in ("mean_return", "std_return", "team_skill_counts", "agent_skill_counts"):
+    for key in ("mean_return", "std_return", "skill_kl", "team_skill_counts", "agent_skill_counts"):
         assert key in result
     assert sum(result["team_skill_counts"]) >= 3 * 2  # k=4 in 25 steps: at least 2 assignments per episode
     assert gif.stat().st_size > 0 and gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")

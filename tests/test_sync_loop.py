@@ -10,7 +10,8 @@ from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
 from hmasd.collector import Collector
 from hmasd.config import load_config
-from hmasd.learner import Learner, coordinator_advantages, skill_sensitivity
+from hmasd.evaluate import run_evaluation
+from hmasd.learner import Learner, coordinator_advantages
 from hmasd.orchestrator import VecEnv
 
 
@@ -203,21 +204,24 @@ def test_learning_rate_schedule_sets_every_optimiser(pipeline, schedule, expecte
 
 
 def test_skill_kl_is_zero_when_the_actor_ignores_its_skill_and_positive_when_it_does():
-    """Diagnostics/Discoverer/SkillKL: what the coordinator's choice of z changes in the agents' actions."""
+    """Diagnostics/Discoverer/SkillKL (training) and skill_kl (hmasd-eval): what the coordinator's choice of z
+    changes in the agents' actions."""
     cfg, agent, collector, learner, vec = _pipeline(["model.input_norm=none"])
     try:
         learner.finalize(ro := collector.collect())
         b = learner.discoverer_batch(ro)
         n_z = agent.actor.n_agent_skills
         first = agent.actor.body.trunk[1]  # Linear over [obs, one-hot z]; no LayerNorm mixes them
-        args = (agent.actor, b["obs"], b["skills"], b["actor_h0"], b["starts"], b["mask"])
+        args = (b["obs"], b["skills"], b["actor_h0"], b["starts"])
         with torch.no_grad():
             first.weight[:, -n_z:] = 0.0
-        assert skill_sensitivity(*args) == 0.0
+        assert (agent.actor.skill_kl(*args) == 0).all()
+        assert run_evaluation(agent, cfg, episodes=2)["skill_kl"] == 0.0
         with torch.no_grad():
             first.weight[:, -n_z:] = torch.randn(first.weight.shape[0], n_z, generator=torch.Generator().manual_seed(0))
             agent.actor.head.weight.mul_(100)
-        assert skill_sensitivity(*args) > 1e-3
+        assert agent.actor.skill_kl(*args)[b["mask"]].mean() > 1e-3
+        assert run_evaluation(agent, cfg, episodes=2)["skill_kl"] > 1e-3
         assert "Diagnostics/Discoverer/SkillKL" in learner.update(ro)
     finally:
         learner.close()

@@ -95,6 +95,20 @@ class DiscovererActor(nn.Module):
         return dist.entropy() if self.discrete else dist.entropy().sum(-1)
 
     @torch.no_grad()
+    def skill_kl(self, obs, skill, h0, starts) -> torch.Tensor:
+        """How much the action depends on the skill: KL(pi_l(.|o, z) || pi_l(.|o, z + 1 mod n_z)) per row,
+        obs [T, N, O], skill long [T, N] -> [T, N].
+
+        0 means the actor ignores z, and the coordinator's choices cannot change what the agents do.
+        The discriminators' accuracy cannot show this: the coordinator picks z from the state, so q_d can
+        read z off the observation whether or not the agent acts on it.
+        """
+        dist, _ = self.distribution(obs, skill, h0, starts)
+        shifted, _ = self.distribution(obs, (skill + 1) % self.n_agent_skills, h0, starts)
+        kl = torch.distributions.kl_divergence(dist, shifted)
+        return kl if self.discrete else kl.sum(-1)
+
+    @torch.no_grad()
     def act(self, obs, skill, h, start, deterministic: bool = False):
         """One step for N rows: obs [N, O], skill [N], h [N, H], start bool [N]
         -> (actions float [N, D], log_prob [N], h_new [N, H])."""
