@@ -17,6 +17,9 @@ from hmasd.agent import HMASDAgent
 from hmasd.config import Config
 from hmasd.records import EpisodeInfo
 
+# Evaluation's replacement for the coordinator's skills: None (the coordinator), "uniform", or (Z, z^1..z^n).
+SkillOverride = None | str | tuple[int, ...]
+
 
 @dataclass
 class Rollout:
@@ -45,8 +48,10 @@ class Collector:
     straddles two policy versions.
     """
 
-    def __init__(self, vec, agent: HMASDAgent, cfg: Config, buffer, deterministic: bool = False) -> None:
+    def __init__(self, vec, agent: HMASDAgent, cfg: Config, buffer, deterministic: bool = False,
+                 skills: SkillOverride = None) -> None:
         self.vec, self.agent, self.cfg, self.buffer = vec, agent, cfg, buffer
+        self.skills = skills
         spec = vec.spec
         self.E, self.A, self.T = cfg.num_envs, spec.num_agents, cfg.rollout_length
         self.k = cfg.hmasd.skill_interval if cfg.uses_skills else cfg.rollout_length
@@ -97,10 +102,21 @@ class Collector:
         state = torch.from_numpy(self.state[idx])
         obs = torch.from_numpy(self.obs[idx])
         team, agents, log_probs, values = self.agent.coordinator.sample(state, obs, self.deterministic)
+        if self.skills is not None:
+            team, agents = self._override(idx.size)
         self.team_skill[idx] = team.numpy()
         self.agent_skills[idx] = agents.numpy()
         self.hl_log_probs[idx] = log_probs.numpy()
         self.hl_values[idx] = self.agent.high_value_norm.denormalize(values).numpy()
+
+    def _override(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Skills that replace the coordinator's (evaluation only, to measure what it adds): "uniform"
+        draws Z and every z^i uniformly; a tuple (Z, z^1..z^n) gives every env the same skills."""
+        h = self.cfg.hmasd
+        if self.skills == "uniform":
+            return torch.randint(h.n_team_skills, (n,)), torch.randint(h.n_agent_skills, (n, self.A))
+        team, *agents = self.skills
+        return torch.full((n,), team), torch.tensor(agents).expand(n, self.A)
 
     def _high_values(self, state: np.ndarray, obs: np.ndarray) -> np.ndarray:
         if not self.agent.uses_skills:

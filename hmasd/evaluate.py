@@ -17,7 +17,7 @@ import torch
 
 from hmasd.agent import HMASDAgent
 from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_weights
-from hmasd.collector import Collector
+from hmasd.collector import Collector, SkillOverride
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.local_vec import LocalVecEnv
 
@@ -53,8 +53,9 @@ def _step_skill_kl(agent: HMASDAgent, record: dict, h: torch.Tensor, starts: np.
 
 
 def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic: bool = False, seed: int = 0,
-                   render_path: str | Path | None = None, max_envs: int = 8) -> dict:
-    """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share."""
+                   render_path: str | Path | None = None, max_envs: int = 8, skills: SkillOverride = None) -> dict:
+    """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share. `skills`
+    replaces the coordinator's choices (Collector's SkillOverride)."""
     n_envs = max(1, min(episodes, max_envs))
     quota = np.array([episodes // n_envs + (1 if i < episodes % n_envs else 0) for i in range(n_envs)])
     eval_cfg = dataclasses.replace(cfg, num_envs=n_envs)
@@ -63,7 +64,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
     was_training = agent.training
     agent.eval()
     try:
-        collector = Collector(vec, agent, eval_cfg, buffer=None, deterministic=deterministic)
+        collector = Collector(vec, agent, eval_cfg, buffer=None, deterministic=deterministic, skills=skills)
         done = np.zeros(n_envs, dtype=np.int64)
         finished: list[dict] = []
         team_counts = np.zeros(cfg.hmasd.n_team_skills if agent.uses_skills else 0, dtype=np.int64)
@@ -106,6 +107,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         "team_skill_counts": team_counts.tolist(),
         "agent_skill_counts": {name: agent_counts[i].tolist() for i, name in enumerate(vec.spec.agent_names)},
         "deterministic": deterministic,
+        "skills": "coordinator" if skills is None else skills if isinstance(skills, str) else list(skills),
         "env_id": cfg.env.id,
     }
     if render_path and frames:
@@ -139,6 +141,7 @@ def format_report(result: dict) -> str:
         f"success rate  {'n/a' if result['success_rate'] is None else format(result['success_rate'], '.1%')}",
     ]
     if result["team_skill_counts"]:
+        lines.append(f"skills from   {result['skills']}")
         lines.append(f"skill KL      {result['skill_kl']:.4f} (how much the actions depend on z; 0 = ignored)")
         lines.append(f"team skills   {result['team_skill_counts']}")
         for name, counts in result["agent_skill_counts"].items():
@@ -156,8 +159,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", metavar="OUT.gif", help="write a GIF of one episode with each agent's skill")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     p.add_argument("--seed", type=int, default=None, help="eval seed (default: the checkpoint's seed + 1000)")
+    p.add_argument("--skills", default="coordinator", metavar="coordinator|uniform|Z,z1,..,zn",
+                   help="who picks the skills: the coordinator (default), uniform draws, or fixed skills "
+                        "for every episode; the latter two measure what the coordinator adds")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     return p
+
+
+def parse_skills(text: str, cfg: Config, agent: HMASDAgent) -> SkillOverride:
+    """--skills -> the Collector's SkillOverride; a ValueError names what is wrong and the fix."""
+    if text == "coordinator":
+        return None
+    if not agent.uses_skills:
+        raise ValueError(f"--skills {text}: this checkpoint ({cfg.algo}) has no skills; drop --skills")
+    if text == "uniform":
+        return text
+    n_team, n_z = cfg.hmasd.n_team_skills, cfg.hmasd.n_agent_skills
+    want = f"coordinator, uniform or {1 + agent.n_agents} comma-separated skills Z,z1,..,z{agent.n_agents}"
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--skills {text!r}: expected {want}") from None
+    if len(values) != 1 + agent.n_agents:
+        raise ValueError(f"--skills {text!r}: expected {want}")
+    team, *agents = values
+    if not 0 <= team < n_team or not all(0 <= z < n_z for z in agents):
+        raise ValueError(f"--skills {text!r}: Z must be in 0..{n_team - 1} and each z in 0..{n_z - 1}")
+    return values
 
 
 def evaluate_main(args: argparse.Namespace, prog: str) -> int:
@@ -169,10 +197,15 @@ def evaluate_main(args: argparse.Namespace, prog: str) -> int:
     except (CheckpointError, ConfigError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        skills = parse_skills(args.skills, cfg, agent)
+    except ValueError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     torch.set_num_threads(cfg.torch_threads)
     seed = cfg.seed + 1000 if args.seed is None else args.seed
     torch.manual_seed(seed)
-    result = run_evaluation(agent, cfg, args.episodes, args.deterministic, seed, args.render)
+    result = run_evaluation(agent, cfg, args.episodes, args.deterministic, seed, args.render, skills=skills)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             return _error("--eval-only needs --model-path PATH (a checkpoint from models/)")
         from hmasd.evaluate import evaluate_main
 
-        args.seed = None
+        args.seed, args.skills = None, "coordinator"  # hmasd-eval's own options, at their defaults
         return evaluate_main(args, PROG)
 
     resume = None

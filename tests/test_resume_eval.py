@@ -201,3 +201,23 @@ def test_resume_with_a_different_model_shape_is_one_line(tmp_path, good_checkpoi
     proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--output-dir", str(tmp_path),
                    "--set", "model.hidden=32", "--set", "model.coordinator_heads=4", cwd=tmp_path)
     _one_line_error(proc, "hmasd-train", "does not fit this config")
+
+
+def test_eval_skills_replace_the_coordinator_and_bad_ones_are_one_line(tmp_path, good_checkpoint):
+    """--skills: fixed skills are given at every assignment, uniform draws use every skill; what the
+    coordinator adds is the difference from these."""
+    proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--episodes", "4", "--json",
+                   "--skills", "1,2,0,1", cwd=tmp_path, check=True)
+    fixed = json.loads(proc.stdout)
+    assert fixed["skills"] == [1, 2, 0, 1]
+    assert fixed["team_skill_counts"][0] == fixed["team_skill_counts"][2] == 0 < fixed["team_skill_counts"][1]
+    for counts, z in zip(fixed["agent_skill_counts"].values(), (2, 0, 1)):
+        assert counts[z] == sum(counts) > 0
+    proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--episodes", "8", "--json",
+                   "--skills", "uniform", cwd=tmp_path, check=True)
+    uniform = json.loads(proc.stdout)
+    assert uniform["skills"] == "uniform" and all(c > 0 for c in uniform["team_skill_counts"])
+    for bad, fragment in [("1,2", "expected coordinator, uniform or 4 comma-separated skills"),
+                          ("a,b,c,d", "expected coordinator"), ("0,0,0,7", "each z in 0..")]:
+        proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--skills", bad, cwd=tmp_path)
+        _one_line_error(proc, "hmasd-eval", fragment)
