@@ -102,7 +102,7 @@ class Collector:
         state = torch.from_numpy(self.state[idx])
         obs = torch.from_numpy(self.obs[idx])
         team, agents, log_probs, values = self.agent.coordinator.sample(state, obs, self.deterministic)
-        if self.skills is not None:
+        if self.skills is not None:  # sampled first anyway, so fixed skills leave the action draws as they were
             team, agents = self._override(idx.size)
         self.team_skill[idx] = team.numpy()
         self.agent_skills[idx] = agents.numpy()

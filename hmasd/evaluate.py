@@ -1,4 +1,5 @@
-"""Evaluation: `hmasd-eval --model-path PATH [--episodes N] [--deterministic] [--render out.gif] [--json]`.
+"""Evaluation: `hmasd-eval --model-path PATH [--episodes N] [--deterministic] [--render out.gif] [--json]
+[--skills coordinator|uniform|Z,z1,..,zn]`.
 
 Runs N episodes with the checkpoint's own config (the env can be overridden with --set), in this
 process, and reports team return, episode length, success rate (where the env reports `success`)
