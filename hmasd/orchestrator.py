@@ -148,24 +148,41 @@ class _WorkerPool:
         future = self.loop.create_future()
         self._future, self._waiting, self._replies = future, set(frames), {}
         timer = self.loop.call_later(timeout, self._on_timeout, what, timeout)
+        rests: list[asyncio.Task] = []
         try:
             for w, frame in frames.items():
-                self._send(self.workers[w], frame)
+                rest = self._send(self.workers[w], frame)
+                if rest is not None:
+                    rests.append(rest)
             return self.loop.run_until_complete(future)
         except BaseException:
+            for rest in rests:
+                rest.cancel()
             self.close()
             raise
         finally:
             timer.cancel()
             self._future = None
 
-    def _send(self, worker: _Worker, frame: bytes) -> None:
+    def _send(self, worker: _Worker, frame: bytes) -> asyncio.Task | None:
+        """Send what the socket buffer takes now (all of a step's small frame); a larger frame (the env
+        snapshots of a resume) goes on as a task that writes the rest as the worker reads it."""
         try:
-            worker.sock.sendall(frame)  # tiny frames: the socket buffer always has room
+            sent = worker.sock.send(frame)
         except (BlockingIOError, InterruptedError):
-            raise RuntimeError(f"{worker.label}: command pipe is full") from None
+            sent = 0
         except OSError:
             self._on_eof(worker)  # the worker is gone; report it like an EOF
+            return None
+        if sent == len(frame):
+            return None
+        return self.loop.create_task(self._send_rest(worker, memoryview(frame)[sent:]))
+
+    async def _send_rest(self, worker: _Worker, rest: memoryview) -> None:
+        try:
+            await self.loop.sock_sendall(worker.sock, rest)
+        except OSError:
+            self._on_eof(worker)
 
     # ---- event-loop callbacks ----------------------------------------------------------------
     def _on_readable(self, worker: _Worker) -> None:

@@ -190,6 +190,23 @@ def test_matches_array_envs_seeded_seed_plus_i():
         np.testing.assert_array_equal(rewards[t], np.array([s.reward for s in steps], np.float32))
 
 
+def test_env_snapshots_of_many_envs_per_worker_round_trip():
+    """Resume sends every env's snapshot in one frame per worker: 64 simple_spread envs on one worker
+    make a frame far larger than a socket buffer, and the rest must follow as the worker reads."""
+    E = 64
+    actions = np.zeros((E, 3), dtype=np.int64)
+    with VecEnv("simple_spread_v3", num_envs=E, num_workers=1, seed=3) as venv:
+        venv.reset()
+        venv.step(actions)
+        states = venv.get_env_states()
+        assert sum(len(s) for s in states) > 1 << 18  # more than a socket buffer holds (Linux: 208 KiB)
+        expected = venv.step(actions).obs
+        venv.step(actions)
+        venv.set_env_states(states)
+        np.testing.assert_array_equal(venv.step(actions).obs, expected)
+        assert venv.get_env_states() != states  # the envs moved on from the snapshot
+
+
 # ------------------------------------------------------------------------------------------
 # Faults
 # ------------------------------------------------------------------------------------------
