@@ -192,7 +192,7 @@ def test_matches_array_envs_seeded_seed_plus_i():
 
 def test_env_snapshots_of_many_envs_per_worker_round_trip():
     """Resume sends every env's snapshot in one frame per worker: 64 simple_spread envs on one worker
-    make a frame far larger than a socket buffer, and the rest must follow as the worker reads."""
+    make a frame larger than a socket buffer, and the rest must follow as the worker reads."""
     E = 64
     actions = np.zeros((E, 3), dtype=np.int64)
     with VecEnv("simple_spread_v3", num_envs=E, num_workers=1, seed=3) as venv:
