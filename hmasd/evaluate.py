@@ -108,7 +108,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         "team_skill_counts": team_counts.tolist(),
         "agent_skill_counts": {name: agent_counts[i].tolist() for i, name in enumerate(vec.spec.agent_names)},
         "deterministic": deterministic,
-        "skills": "coordinator" if skills is None else skills if isinstance(skills, str) else list(skills),
+        "skills": "coordinator" if skills is None else skills,  # a fixed tuple reaches JSON as a list
         "env_id": cfg.env.id,
     }
     if render_path and frames:
