@@ -1,9 +1,8 @@
 """With one team skill and one agent skill, HMASD's low level must be MAPPO.
 
 The discriminator terms are log 1 = 0, the skill inputs are constant, and lambda_e only scales the
-reward (here lambda_e = 1). So from the same weights (the skill inputs'
-weights held at zero) and the same envs, the two collect the same rollout and make the same
-discoverer update. Any difference is a bug in the HMASD data path: reward mixing, GAE, the batch
+reward (here lambda_e = 1). So from the same weights (the skill inputs' weights held at zero) and the
+same envs, the two collect the same rollout and make the same discoverer update. Any difference is a bug in the HMASD data path: reward mixing, GAE, the batch
 layout, the normalisers or the minibatches.
 """
 from __future__ import annotations
