@@ -1,4 +1,5 @@
-"""scripts/plot_curves.py reads a run's logs as one curve, whatever their time-stamped names."""
+"""scripts/plot_curves.py and curve_table.py read a run's logs as one curve, whatever their time-stamped
+names."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "plot_curves.py"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("plot_curves", SCRIPT)
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -22,7 +23,7 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 def test_a_glob_joins_a_run_and_its_resume_in_start_order(tmp_path):
-    plot_curves = _load_script()
+    plot_curves = _load("plot_curves")
     # The resumed run's file sorts after the first by its time stamp; write it first to show that
     # the order comes from the names, not from the directory listing.
     _write_log(tmp_path / "run_20261125-090000.jsonl", [
@@ -40,7 +41,35 @@ def test_a_glob_joins_a_run_and_its_resume_in_start_order(tmp_path):
 
 
 def test_a_pattern_that_matches_nothing_names_itself(tmp_path):
-    plot_curves = _load_script()
+    plot_curves = _load("plot_curves")
     pattern = str(tmp_path / "missing" / "*.jsonl")
     with pytest.raises(FileNotFoundError, match="no log matches .*missing"):
         plot_curves.series(pattern, "Eval/SuccessRate")
+
+
+
+def test_curve_table_means_each_bin_of_a_run_and_its_resume(tmp_path, capsys):
+    curve_table = _load("curve_table")
+    metric = "Rewards/Episode/TeamReturn_Mean"
+    _write_log(tmp_path / "run_20261125-080000.jsonl", [
+        {"event": "metrics", "env_steps": 50, metric: -60.0},
+        {"event": "metrics", "env_steps": 100, metric: -50.0},  # a bin is (lo, hi]: still the first
+        {"event": "metrics", "env_steps": 150, "Eval/TeamReturn_Mean": 0.0},  # another metric
+    ])
+    _write_log(tmp_path / "run_20261125-090000.jsonl", [  # the resume
+        {"event": "metrics", "env_steps": 250, metric: -40.0},
+        {"event": "metrics", "env_steps": 300, metric: -30.0},
+        {"event": "metrics", "env_steps": 302, metric: 99.0},  # past the last whole bin: not shown
+    ])
+    assert curve_table.main([f"A={tmp_path}/*.jsonl", "--metric", metric, "--bin", "100"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == f"| {metric} | 0-0.0001M | 0.0001-0.0002M | 0.0002-0.0003M |"
+    assert rows[2] == "| A | -55.0 |  | -35.0 |"
+
+
+def test_curve_table_refuses_a_run_without_a_label(capsys):
+    curve_table = _load("curve_table")
+    with pytest.raises(SystemExit) as exit_info:
+        curve_table.main(["runs/x/logs/*.jsonl", "--metric", "Eval/SuccessRate"])
+    assert exit_info.value.code == 2
+    assert "each run is LABEL=LOG" in capsys.readouterr().err
