@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plot_curves import series  # noqa: E402  (a sibling script, not a package)
+from plot_curves import labelled_series  # noqa: E402  (a sibling script, not a package)
 
 
 def binned(xs: list[int], ys: list[float], width: int, bins: int) -> list[float]:
@@ -53,15 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     if any("=" not in run for run in args.runs):
         parser.error("each run is LABEL=LOG, e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
     for metric in args.metric:
-        runs = []
-        for run in args.runs:
-            label, pattern = run.split("=", 1)
-            try:
-                xs, ys = series(pattern, metric)
-            except FileNotFoundError as err:
-                print(f"curve_table.py: error: {err}", file=sys.stderr)
-                return 2
-            runs.append((label, xs, ys))
+        try:
+            runs = labelled_series(args.runs, metric)
+        except FileNotFoundError as err:
+            print(f"curve_table.py: error: {err}", file=sys.stderr)
+            return 2
         # a 2M-step run logs its last update a little past 2M: round to the nearest bin, not up
         last = max((max(xs) for _, xs, _ in runs if xs), default=args.bin)
         until = args.until or max(args.bin, round(last / args.bin) * args.bin)

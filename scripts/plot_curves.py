@@ -34,6 +34,15 @@ def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
     return xs, ys
 
 
+def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:
+    """(label, env_steps, values) for each LABEL=LOG; FileNotFoundError names a LOG that matches nothing."""
+    curves = []
+    for run in runs:
+        label, pattern = run.split("=", 1)
+        curves.append((label, *series(pattern, metric)))
+    return curves
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Plot learning curves from hmasd-train JSON logs.")
     parser.add_argument("--panel", action="append", required=True, help="TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]")
@@ -50,13 +59,12 @@ def main() -> int:
     fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False)
     for ax, panel in zip(axes[0], args.panel):
         title, metric, *runs = panel.split("|")
-        for run in runs:
-            label, pattern = run.split("=", 1)
-            try:
-                xs, ys = series(pattern, metric)
-            except FileNotFoundError as err:
-                print(f"plot_curves.py: error: {err}", file=sys.stderr)
-                return 2
+        try:
+            curves = labelled_series(runs, metric)
+        except FileNotFoundError as err:
+            print(f"plot_curves.py: error: {err}", file=sys.stderr)
+            return 2
+        for label, xs, ys in curves:
             ax.plot(xs, ys, label=label, marker="o", markersize=3)
         ax.set_title(title)
         ax.set_xlabel("env steps")
