@@ -7,7 +7,8 @@
 
 Each panel is TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]; x is env steps. LOG may be a glob such as
 runs/X/logs/*.jsonl: log names carry a time stamp, and a resumed run adds a file, so the matches
-are read in name (= start time) order as one curve. Needs matplotlib (pip install matplotlib);
+are read in name (= start time) order as one curve. `--smooth K` plots the running mean of K points,
+for metrics logged at every update. Needs matplotlib (pip install matplotlib);
 training does not.
 """
 from __future__ import annotations
@@ -43,11 +44,25 @@ def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], 
     return curves
 
 
+def running_mean(ys: list[float], k: int) -> list[float]:
+    """Mean of each point and the k - 1 before it (fewer at the start): per-update training metrics
+    are too noisy to compare runs point by point."""
+    out, total = [], 0.0
+    for i, y in enumerate(ys):
+        total += y - (ys[i - k] if i >= k else 0.0)
+        out.append(total / min(i + 1, k))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Plot learning curves from hmasd-train JSON logs.")
     parser.add_argument("--panel", action="append", required=True, help="TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]")
     parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--smooth", type=int, default=1, help="plot the running mean of this many points")
+    parser.add_argument("--ylim", type=float, nargs=2, metavar=("LOW", "HIGH"), help="the y range of every panel")
     args = parser.parse_args()
+    if args.smooth < 1:
+        parser.error(f"--smooth must be 1 or more points, got {args.smooth}")
     try:
         import matplotlib
 
@@ -56,7 +71,10 @@ def main() -> int:
     except ImportError:
         print("plot_curves.py: error: matplotlib is not installed: pip install matplotlib", file=sys.stderr)
         return 2
-    fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False)
+    # panels of one metric share their y axis, so that curves in different panels compare by eye
+    same_metric = len({panel.split("|")[1] for panel in args.panel if "|" in panel}) == 1
+    fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False,
+                             sharey=same_metric)
     for ax, panel in zip(axes[0], args.panel):
         title, metric, *runs = panel.split("|")
         try:
@@ -65,8 +83,12 @@ def main() -> int:
             print(f"plot_curves.py: error: {err}", file=sys.stderr)
             return 2
         for label, xs, ys in curves:
-            ax.plot(xs, ys, label=label, marker="o", markersize=3)
+            # markers only where the points are few enough to tell apart (evaluations, not updates)
+            ax.plot(xs, running_mean(ys, args.smooth), label=label, marker="o" if len(xs) <= 100 else None,
+                    markersize=3, linewidth=1)
         ax.set_title(title)
+        if args.ylim:
+            ax.set_ylim(*args.ylim)
         ax.set_xlabel("env steps")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -73,3 +73,9 @@ def test_curve_table_refuses_a_run_without_a_label(capsys):
         curve_table.main(["runs/x/logs/*.jsonl", "--metric", "Eval/SuccessRate"])
     assert exit_info.value.code == 2
     assert "each run is LABEL=LOG" in capsys.readouterr().err
+
+
+def test_running_mean_averages_each_point_with_the_ones_before_it():
+    plot_curves = _load("plot_curves")
+    assert plot_curves.running_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert plot_curves.running_mean([1.0, 3.0], 1) == [1.0, 3.0]
