@@ -50,12 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bin <= 0:
         parser.error(f"--bin must be a positive number of env steps, got {args.bin}")
-    if any("=" not in run for run in args.runs):
-        parser.error("each run is LABEL=LOG, e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
     for metric in args.metric:
         try:
             runs = labelled_series(args.runs, metric)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError) as err:
             print(f"curve_table.py: error: {err}", file=sys.stderr)
             return 2
         # a 2M-step run logs its last update a little past 2M: round to the nearest bin, not up

@@ -36,9 +36,12 @@ def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
 
 
 def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:
-    """(label, env_steps, values) for each LABEL=LOG; FileNotFoundError names a LOG that matches nothing."""
+    """(label, env_steps, values) for each LABEL=LOG. ValueError names a run without its label,
+    FileNotFoundError a LOG that matches nothing."""
     curves = []
     for run in runs:
+        if "=" not in run:
+            raise ValueError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
         label, pattern = run.split("=", 1)
         curves.append((label, *series(pattern, metric)))
     return curves
@@ -63,6 +66,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.smooth < 1:
         parser.error(f"--smooth must be 1 or more points, got {args.smooth}")
+    for panel in args.panel:
+        if panel.count("|") < 2:
+            parser.error(f"--panel '{panel}' is not TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]")
     try:
         import matplotlib
 
@@ -72,14 +78,14 @@ def main() -> int:
         print("plot_curves.py: error: matplotlib is not installed: pip install matplotlib", file=sys.stderr)
         return 2
     # panels of one metric share their y axis, so that curves in different panels compare by eye
-    same_metric = len({panel.split("|")[1] for panel in args.panel if "|" in panel}) == 1
+    same_metric = len({panel.split("|")[1] for panel in args.panel}) == 1
     fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False,
                              sharey=same_metric)
     for ax, panel in zip(axes[0], args.panel):
         title, metric, *runs = panel.split("|")
         try:
             curves = labelled_series(runs, metric)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError) as err:
             print(f"plot_curves.py: error: {err}", file=sys.stderr)
             return 2
         for label, xs, ys in curves:
