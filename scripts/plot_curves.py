@@ -66,8 +66,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.smooth < 1:
         parser.error(f"--smooth must be 1 or more points, got {args.smooth}")
-    for panel in args.panel:
-        if panel.count("|") < 2:
+    panels = [panel.split("|") for panel in args.panel]  # [title, metric, LABEL=LOG, ...]
+    for panel, parts in zip(args.panel, panels):
+        if len(parts) < 3:
             parser.error(f"--panel '{panel}' is not TITLE|METRIC|LABEL=LOG[|LABEL=LOG...]")
     try:
         import matplotlib
@@ -78,11 +79,9 @@ def main() -> int:
         print("plot_curves.py: error: matplotlib is not installed: pip install matplotlib", file=sys.stderr)
         return 2
     # panels of one metric share their y axis, so that curves in different panels compare by eye
-    same_metric = len({panel.split("|")[1] for panel in args.panel}) == 1
-    fig, axes = plt.subplots(1, len(args.panel), figsize=(6 * len(args.panel), 4), squeeze=False,
-                             sharey=same_metric)
-    for ax, panel in zip(axes[0], args.panel):
-        title, metric, *runs = panel.split("|")
+    same_metric = len({metric for _, metric, *_ in panels}) == 1
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False, sharey=same_metric)
+    for ax, (title, metric, *runs) in zip(axes[0], panels):
         try:
             curves = labelled_series(runs, metric)
         except (FileNotFoundError, ValueError) as err:

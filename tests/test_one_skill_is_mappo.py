@@ -28,8 +28,8 @@ ONE_SKILL = ["hmasd.n_team_skills=1", "hmasd.n_agent_skills=1", "hmasd.extrinsic
 def _build(overrides: list[str]):
     cfg = load_config("configs/smoke.yaml", COMMON + overrides)
     vec = LocalVecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, seed=cfg.seed)
-    agent = HMASDAgent(cfg, vec.spec)
     spec = vec.spec
+    agent = HMASDAgent(cfg, spec)
     buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
                               obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
     # greedy collection: no random draws, so the coordinator's sampling cannot shift the actors' ones
@@ -40,15 +40,23 @@ def _first_linear(module) -> torch.nn.Linear:
     return module.body.trunk[1]  # trunk = (input norm, Linear, ReLU, Linear, ReLU)
 
 
+def _without_column(weight: torch.Tensor, col: int) -> torch.Tensor:
+    return torch.cat([weight[:, :col], weight[:, col + 1:]], dim=1)
+
+
 def _copy_with_skill_column(flat, hmasd, skill_col: int) -> None:
     """Load the flat network's weights into the one-skill network, whose first layer has one more input
     column at `skill_col`; that column is zeroed and its gradient masked, so it stays zero."""
-    own = hmasd.state_dict()  # tensors sharing the parameters' storage
-    for key, value in flat.state_dict().items():
-        if key == "body.trunk.1.weight":  # _first_linear
-            value = torch.cat([value[:, :skill_col], torch.zeros(value.shape[0], 1), value[:, skill_col:]], dim=1)
-        own[key].copy_(value)
     first = _first_linear(hmasd)
+    own = dict(hmasd.named_parameters()) | dict(hmasd.named_buffers())
+    with torch.no_grad():
+        for key, value in flat.state_dict().items():
+            if own[key] is first.weight:
+                first.weight[:, :skill_col] = value[:, :skill_col]
+                first.weight[:, skill_col] = 0.0
+                first.weight[:, skill_col + 1:] = value[:, skill_col:]
+            else:
+                own[key].copy_(value)
     mask = torch.ones_like(first.weight)
     mask[:, skill_col] = 0
     first.weight.register_hook(lambda g: g * mask)
@@ -79,7 +87,7 @@ def test_one_skill_hmasd_collects_and_learns_exactly_as_mappo():
             for name, param in getattr(hmasd, part).named_parameters():
                 if param is first:
                     assert not param[:, col].any()
-                    param = torch.cat([param[:, :col], param[:, col + 1:]], dim=1)
+                    param = _without_column(param, col)
                 torch.testing.assert_close(param, flat[name], rtol=1e-4, atol=1e-5, msg=f"{part}.{name}")
         assert any(not torch.equal(b, p) for b, p in zip(before, mappo.actor.parameters()))  # they did learn
     finally:
