@@ -32,10 +32,11 @@ class HMASDAgent(nn.Module):
         self.hidden = m.hidden
         self.actor = DiscovererActor(spec.obs_dim, n_z, spec.action_kind, spec.n_actions, spec.action_dim,
                                      hidden=m.hidden, recurrent=m.recurrent, n_agents=spec.num_agents,
-                                     agent_id=m.actor_agent_id, input_norm=m.input_norm)
+                                     agent_id=m.actor_agent_id, input_norm=m.input_norm,
+                                     zero_skill_weights=m.zero_init_skill_weights)
         self.critic = DiscovererCritic(spec.state_dim, n_team, spec.num_agents, hidden=m.hidden,
                                        recurrent=m.recurrent, agent_id=m.critic_agent_id,
-                                       input_norm=m.input_norm)
+                                       input_norm=m.input_norm, zero_skill_weights=m.zero_init_skill_weights)
         self.low_value_norm = ValueNorm(enabled=cfg.ppo.value_norm)
         self.coordinator = self.team_discriminator = self.agent_discriminator = self.high_value_norm = None
         if skills:

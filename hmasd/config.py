@@ -84,6 +84,8 @@ class ModelConfig:
     actor_agent_id: bool = False  # the paper's pi_l(a|o,z); true: the actor also sees the one-hot id
     recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
     input_norm: str = "layer"  # discoverer inputs: layer (MAPPO's LayerNorm) | none (O(1) observations) | running
+    # true: pi_l's weights on z and V_l's on Z start at zero, so the discoverer starts skill-blind
+    zero_init_skill_weights: bool = False
 
 
 @dataclass

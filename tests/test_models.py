@@ -153,3 +153,28 @@ def test_running_norm_matches_the_statistics_of_all_data_merged_batch_by_batch()
     torch.testing.assert_close(out[:, :3].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
     assert (out[:, 3] == 0).all()  # a constant feature maps to 0, not to inf or nan
     assert norm(torch.full((1, 4), 1e6)).max() == RunningNorm.CLIP
+
+
+@pytest.mark.parametrize("input_norm", ["layer", "none"])
+def test_zero_init_skill_weights_starts_the_discoverer_skill_blind_but_free_to_learn(input_norm):
+    torch.manual_seed(3)
+    obs, state = torch.randn(1, 6, 5), torch.randn(1, 2, 7)
+    starts = torch.zeros(1, 6, dtype=torch.bool)
+
+    def per_skill(actor, critic):
+        logits = [actor.distribution(obs, torch.full((1, 6), z), torch.zeros(6, 16), starts)[0].logits for z in range(3)]
+        values = [critic(state, torch.full((1, 2), z), torch.zeros(6, 16), starts)[0] for z in range(2)]
+        return logits, values
+
+    for zero in (False, True):
+        actor = DiscovererActor(5, 3, "discrete", 4, 1, hidden=16, recurrent=False, input_norm=input_norm,
+                                zero_skill_weights=zero)
+        critic = DiscovererCritic(7, 2, 3, hidden=16, recurrent=False, input_norm=input_norm, zero_skill_weights=zero)
+        logits, values = per_skill(actor, critic)
+        blind = all(torch.allclose(x, logits[0], atol=1e-6) for x in logits)
+        assert blind == zero and torch.allclose(values[0], values[1], atol=1e-6) == zero
+    # Zero is only the start: a loss that tells the skills apart moves the skill weights apart.
+    loss = sum((z + 1.0) * logits[z][..., 0].sum() for z in range(3))
+    loss.backward()
+    grad = actor.body.trunk[1].weight.grad[:, 5:8]
+    assert grad.abs().sum() > 0 and not torch.allclose(grad[:, 0], grad[:, 1], atol=0, rtol=1e-3)

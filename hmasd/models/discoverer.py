@@ -31,6 +31,18 @@ class _Recurrent(nn.Module):
             feat, h = self.gru(feat, h0, starts)
         return self.post(feat), h
 
+    @torch.no_grad()
+    def zero_input_columns(self, start: int, stop: int) -> None:
+        """Zero the first Linear's weights on inputs [start, stop): the body starts blind to them.
+
+        Used on the skill one-hots (model.zero_init_skill_weights). With random weights there, every
+        skill starts as a different random perturbation of one policy, and nothing in the reward pulls
+        the copies back together where skills do not matter; from zero they part only as far as the
+        discriminator rewards push them. An input LayerNorm keeps this exact: the one-hot's mean and
+        spread are the same whichever skill is hot.
+        """
+        self.trunk[1].weight[:, start:stop] = 0.0
+
 
 def agent_ids(rows: int, n_agents: int, like: torch.Tensor) -> torch.Tensor:
     """One-hot agent ids for `rows` agent-minor rows (row e*A + a is agent a, as everywhere in the
@@ -52,7 +64,7 @@ class DiscovererActor(nn.Module):
 
     def __init__(self, obs_dim: int, n_agent_skills: int, action_kind: str, n_actions: int, action_dim: int,
                  hidden: int = 64, recurrent: bool = True, n_agents: int = 1, agent_id: bool = False,
-                 input_norm: str = "layer") -> None:
+                 input_norm: str = "layer", zero_skill_weights: bool = False) -> None:
         super().__init__()
         self.n_agent_skills = n_agent_skills  # 0: flat MAPPO actor with no skill input
         self.n_agents = n_agents
@@ -62,6 +74,8 @@ class DiscovererActor(nn.Module):
         self.obs_norm = RunningNorm(obs_dim) if input_norm == "running" else None
         self.body = _Recurrent(obs_dim + n_agent_skills + (n_agents if agent_id else 0), hidden, recurrent,
                                input_norm == "layer")
+        if zero_skill_weights:
+            self.body.zero_input_columns(obs_dim, obs_dim + n_agent_skills)
         out = n_actions if self.discrete else action_dim
         self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
@@ -131,7 +145,8 @@ class DiscovererCritic(nn.Module):
     """
 
     def __init__(self, state_dim: int, n_team_skills: int, n_agents: int, hidden: int = 64,
-                 recurrent: bool = True, agent_id: bool = True, input_norm: str = "layer") -> None:
+                 recurrent: bool = True, agent_id: bool = True, input_norm: str = "layer",
+                 zero_skill_weights: bool = False) -> None:
         super().__init__()
         self.n_team_skills = n_team_skills  # 0: MAPPO critic with no skill input
         self.n_agents = n_agents
@@ -139,6 +154,8 @@ class DiscovererCritic(nn.Module):
         self.state_norm = RunningNorm(state_dim) if input_norm == "running" else None
         self.body = _Recurrent(state_dim + n_team_skills + (n_agents if agent_id else 0), hidden, recurrent,
                                input_norm == "layer")
+        if zero_skill_weights:
+            self.body.zero_input_columns(state_dim, state_dim + n_team_skills)
         self.head = init_linear(nn.Linear(hidden, 1), 1.0)
 
     def forward(self, state, team_skill, h0, starts):
