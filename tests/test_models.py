@@ -178,3 +178,20 @@ def test_zero_init_skill_weights_starts_the_discoverer_skill_blind_but_free_to_l
     loss.backward()
     grad = actor.body.trunk[1].weight.grad[:, 5:8]
     assert grad.abs().sum() > 0 and not torch.allclose(grad[:, 0], grad[:, 1], atol=0, rtol=1e-3)
+
+
+def test_skill_kl_stays_finite_when_a_skill_makes_an_action_all_but_impossible():
+    # Skill 0 puts action 2 200 logits down (probability exactly 0 in float32), skill 1 leaves it at
+    # 1/3: KL(skill 1 || skill 0) is large but finite, where torch's Categorical KL says inf.
+    actor = DiscovererActor(4, 2, "discrete", 3, 1, hidden=8, recurrent=False, input_norm="none")
+    first, second, post = actor.body.trunk[1], actor.body.trunk[3], actor.body.post[0]
+    with torch.no_grad():
+        for layer in (first, second, post, actor.head):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        first.weight[0, 4] = 1.0  # unit 0 fires for skill 0 only (input 4 is the skill-0 one-hot)
+        second.weight[0, 0] = post.weight[0, 0] = 1.0
+        actor.head.weight[2, 0] = -200.0
+    obs, skill = torch.randn(1, 2, 4), torch.tensor([[1, 1]])  # shifted skill: 0
+    kl = actor.skill_kl(obs, skill, torch.zeros(2, 8), torch.zeros(1, 2, dtype=torch.bool))
+    assert torch.isfinite(kl).all() and (kl > 10).all()

@@ -119,8 +119,12 @@ class DiscovererActor(nn.Module):
         """
         dist, _ = self.distribution(obs, skill, h0, starts)
         shifted, _ = self.distribution(obs, (skill + 1) % self.n_agent_skills, h0, starts)
-        kl = torch.distributions.kl_divergence(dist, shifted)
-        return kl if self.discrete else kl.sum(-1)
+        if self.discrete:
+            # From the log-probs: torch's Categorical KL is inf wherever the second distribution's
+            # probability underflows to 0, even where the true KL is finite (an inf once reached the log).
+            log_p, log_q = dist.logits, shifted.logits  # Categorical keeps logits as normalised log-probs
+            return (log_p.exp() * (log_p - log_q)).sum(-1)
+        return torch.distributions.kl_divergence(dist, shifted).sum(-1)
 
     @torch.no_grad()
     def act(self, obs, skill, h, start, deterministic: bool = False):
