@@ -38,8 +38,8 @@ class _Recurrent(nn.Module):
         Used on the skill one-hots (model.zero_init_skill_weights). With random weights there, every
         skill starts as a different random perturbation of one policy, and nothing in the reward pulls
         the copies back together where skills do not matter; from zero they part only as far as the
-        discriminator rewards push them. An input LayerNorm keeps this exact: the one-hot's mean and
-        spread are the same whichever skill is hot.
+        updates push them (docs/results.md measures both on simple_spread). An input LayerNorm keeps
+        this exact: the one-hot's mean and spread are the same whichever skill is hot.
         """
         self.trunk[1].weight[:, start:stop] = 0.0
 
