@@ -85,6 +85,7 @@ class ModelConfig:
     recurrent: bool = True  # MLP -> GRU -> MLP; False drops the GRU
     input_norm: str = "layer"  # discoverer inputs: layer (MAPPO's LayerNorm) | none (O(1) observations) | running
     # true: pi_l's weights on z and V_l's on Z start at zero, so the discoverer starts skill-blind
+    # (it broke Alice_and_Bob, where the skills are the solution: docs/results.md)
     zero_init_skill_weights: bool = False
 
 
