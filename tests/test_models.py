@@ -173,7 +173,8 @@ def test_zero_init_skill_weights_starts_the_discoverer_skill_blind_but_free_to_l
         logits, values = per_skill(actor, critic)
         blind = all(torch.allclose(x, logits[0], atol=1e-6) for x in logits)
         assert blind == zero and torch.allclose(values[0], values[1], atol=1e-6) == zero
-    # Zero is only the start: a loss that tells the skills apart moves the skill weights apart.
+    # Zero is only the start: on the zero-initialised actor (the last pass), a loss that tells the
+    # skills apart moves their weights apart.
     loss = sum((z + 1.0) * logits[z][..., 0].sum() for z in range(3))
     loss.backward()
     grad = actor.body.trunk[1].weight.grad[:, 5:8]
