@@ -59,7 +59,12 @@ setup(
         "pyyaml",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-benchmark", "pytest-timeout"], "plot": ["matplotlib"]},
+    extras_require={
+        "test": ["pytest", "pytest-benchmark", "pytest-timeout"],
+        "plot": ["matplotlib"],
+        # The paper's Overcooked benchmark through JaxMARL (JAX on the CPU, about 1 GB).
+        "overcooked": ["jaxmarl==0.2.0"],
+    },
     entry_points={
         "console_scripts": [
             "hmasd-train=hmasd.train:main",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from typing import Any, Callable
 
 from pettingzoo.utils.conversions import aec_to_parallel
@@ -128,3 +129,16 @@ register(
     max_cycles=25,
     continuous_actions=True,
 )
+
+
+def _overcooked(**kwargs: Any) -> Any:
+    if importlib.util.find_spec("jaxmarl") is None:
+        raise EnvError("Overcooked needs the optional extra jaxmarl: pip install -c constraints.txt -e '.[overcooked]'")
+    from .overcooked import parallel_env
+
+    return parallel_env(**kwargs)
+
+
+# The paper's Overcooked layouts (JaxMARL, Carroll et al. 2019 dynamics); sparse reward by default.
+for _layout in ("cramped_room", "asymmetric_advantages", "coordination_ring"):
+    register(f"overcooked_{_layout}", _overcooked, layout=_layout, max_steps=400, shaped_reward=False)

@@ -21,6 +21,7 @@ from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint,
 from hmasd.collector import Collector, SkillOverride
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.local_vec import LocalVecEnv
+from hmasd.orchestrator import VecEnv
 
 
 def _skill_label(collector: Collector, spec) -> str:
@@ -54,14 +55,22 @@ def _step_skill_kl(agent: HMASDAgent, record: dict, h: torch.Tensor, starts: np.
 
 
 def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic: bool = False, seed: int = 0,
-                   render_path: str | Path | None = None, max_envs: int = 8, skills: SkillOverride = None) -> dict:
+                   render_path: str | Path | None = None, max_envs: int = 8, skills: SkillOverride = None,
+                   in_workers: bool = False) -> dict:
     """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share. `skills`
-    replaces the coordinator's choices (Collector's SkillOverride)."""
+    replaces the coordinator's choices (Collector's SkillOverride). `in_workers` steps the envs in
+    worker subprocesses (the trainer's periodic evaluation: an env that brings its own runtime, such as
+    JAX for Overcooked, then never loads it into the trainer); otherwise, and always when rendering,
+    they run in this process. Both give the same episodes: env i is seeded with seed + i either way."""
     n_envs = max(1, min(episodes, max_envs))
     quota = np.array([episodes // n_envs + (1 if i < episodes % n_envs else 0) for i in range(n_envs)])
     eval_cfg = dataclasses.replace(cfg, num_envs=n_envs)
     render_kwargs = {"render_mode": "rgb_array"} if render_path else {}
-    vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed)
+    if in_workers and not render_path:
+        vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=n_envs, num_workers=cfg.num_workers, seed=seed,
+                     step_timeout_s=cfg.step_timeout_s)
+    else:
+        vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed)
     was_training = agent.training
     agent.eval()
     try:

@@ -228,7 +228,7 @@ class Trainer:
         # Evaluation must not disturb the training RNG stream (exact resume relies on it).
         with torch.random.fork_rng(devices=[]):
             result = run_evaluation(self.agent, self.cfg, episodes=self.cfg.eval_episodes, deterministic=False,
-                                    seed=self.cfg.seed + 1_000_003 + self.counters.updates)
+                                    seed=self.cfg.seed + 1_000_003 + self.counters.updates, in_workers=True)
         tags = {"Eval/TeamReturn_Mean": result["mean_return"], "Eval/TeamReturn_Std": result["std_return"],
                 "Eval/EpisodeLength_Mean": result["mean_length"]}
         if result["success_rate"] is not None:

@@ -25,3 +25,15 @@ def run_cli(tool: str, *args: str, cwd: Path, timeout: float = 300, check: bool 
 @pytest.fixture
 def smoke_config() -> str:
     return str(ROOT / "configs" / "smoke.yaml")
+
+
+def require_extra(module: str, extra: str) -> None:
+    """Skip the calling test module when an optional extra is not installed, unless
+    HMASD_REQUIRE_EXTRAS=1 (the test command sets it, so CI fails instead of skipping silently)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        message = f"needs the optional extra '{extra}' (pip install -e '.[{extra}]')"
+        if os.environ.get("HMASD_REQUIRE_EXTRAS") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message, allow_module_level=True)

@@ -1,0 +1,122 @@
+"""Overcooked through JaxMARL: the PettingZoo contract, the paper's reward, seeding, snapshots, and a
+two-update training run whose trainer process never loads JAX."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, require_extra
+
+require_extra("jaxmarl", "overcooked")
+
+from pettingzoo.test import parallel_api_test  # noqa: E402
+
+from hmasd_envs import make_env  # noqa: E402
+from hmasd_envs.overcooked import LAYOUTS, OvercookedEnv  # noqa: E402
+from hmasd_envs.snapshot import restore, snapshot  # noqa: E402
+
+UP, DOWN, RIGHT, LEFT, STAY, INTERACT = range(6)
+# cramped_room: agent_0 starts at (1, 1), an onion pile is left of it, the pot above (2, 1), the plate pile
+# below (1, 2) and the serving spot below (3, 2). A move into a counter only turns the agent to face it.
+_ONION_TRIP = [LEFT, LEFT, INTERACT, RIGHT, UP, INTERACT]  # from (2, 1): fetch an onion, put it in the pot
+SOUP_PLAN = ([LEFT, INTERACT, RIGHT, UP, INTERACT] + _ONION_TRIP + _ONION_TRIP  # 3 onions: the pot cooks
+             + [DOWN, LEFT, DOWN, INTERACT, RIGHT, UP, UP]  # take a plate, come back facing the pot
+             + [STAY] * 20  # 20 cooking steps
+             + [INTERACT, DOWN, RIGHT, DOWN, INTERACT])  # plate the soup, serve it
+
+
+def test_parallel_api():
+    parallel_api_test(OvercookedEnv("cramped_room"), num_cycles=450)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_declared_observation_shape_is_the_returned_one(layout):
+    env = OvercookedEnv(layout)
+    obs, _ = env.reset(seed=0)
+    space = env.observation_space("agent_0")
+    assert obs["agent_0"].shape == space.shape == (env.height, env.width, 26)
+    assert env.state().shape == env.state_space.shape
+    assert space.contains(obs["agent_0"]) and space.contains(obs["agent_1"])
+
+
+def test_scripted_soup_pays_the_team_20_and_nothing_else():
+    env = make_env("overcooked_cramped_room")
+    env.reset(seed=0)
+    rewards = [env.step(np.array([a, STAY])).reward for a in SOUP_PLAN]
+    assert sum(rewards) == 20.0
+    assert rewards[-1] == 20.0 and not any(rewards[:-1])
+
+
+def test_shaped_reward_is_an_option_off_by_default():
+    sparse, shaped = make_env("overcooked_cramped_room"), make_env("overcooked_cramped_room", shaped_reward=True)
+    sparse.reset(seed=0)
+    shaped.reset(seed=0)
+    r_sparse = [sparse.step(np.array([a, STAY])).reward for a in SOUP_PLAN]
+    r_shaped = [shaped.step(np.array([a, STAY])).reward for a in SOUP_PLAN]
+    assert sum(r_sparse) == 20.0
+    # 3 onions in the pot (3 each), the plate pick-up (3), the soup pick-up (5), and the delivery.
+    assert sum(r_shaped) == 20.0 + 3 * 3 + 3 + 5
+
+
+def test_episode_ends_by_truncation_at_400_steps():
+    env = make_env("overcooked_cramped_room")
+    env.reset(seed=0)
+    steps = [env.step(np.array([STAY, STAY])) for _ in range(400)]
+    assert not any(s.truncated or s.terminated for s in steps[:-1])
+    assert steps[-1].truncated and not steps[-1].terminated
+    assert steps[-1].episode == {"return": 0.0, "length": 400.0, "shaped_reward": 0.0, "soups": 0.0}
+
+
+def _trajectory(env, seed: int, actions: np.ndarray) -> np.ndarray:
+    obs, _, _ = env.reset(seed=seed)
+    return np.stack([obs] + [env.step(a).obs for a in actions])
+
+
+def test_seeding_goes_through_reset():
+    actions = np.random.default_rng(0).integers(0, 6, size=(60, 2))
+    a, b = make_env("overcooked_asymmetric_advantages"), make_env("overcooked_asymmetric_advantages")
+    assert np.array_equal(_trajectory(a, 3, actions), _trajectory(b, 3, actions))
+    # Only the agents' starting orientations are random on a fixed layout: some seed among 8 differs.
+    first = [make_env("overcooked_asymmetric_advantages").reset(seed=s)[0] for s in range(8)]
+    assert any(not np.array_equal(first[0], f) for f in first[1:])
+
+
+def test_snapshot_round_trip_continues_exactly():
+    rng = np.random.default_rng(1)
+    env = make_env("overcooked_coordination_ring")
+    env.reset(seed=2)
+    for a in rng.integers(0, 6, size=(37, 2)):
+        env.step(a)
+    copy = restore(snapshot(env))
+    actions = rng.integers(0, 6, size=(400, 2))  # crosses the episode end and the seedless auto-reset
+    steps_a, steps_b = [env.step(a) for a in actions], [copy.step(a) for a in actions]
+    for x, y in zip(steps_a, steps_b):
+        assert np.array_equal(x.obs, y.obs) and np.array_equal(x.state, y.state)
+        assert (x.reward, x.truncated) == (y.reward, y.truncated)
+    assert sum(s.truncated for s in steps_a) == 1
+
+
+def test_two_update_training_keeps_jax_out_of_the_trainer(tmp_path):
+    """The real CLI entry point, run in a fresh interpreter: two updates, a checkpoint and an evaluation,
+    then the trainer's own modules are inspected (JAX lives only in the env workers)."""
+    script = (
+        "import sys\n"
+        "from hmasd.train import main\n"
+        f"rc = main(['--config', {str(ROOT / 'configs' / 'overcooked_cramped_room.yaml')!r},"
+        f" '--output-dir', {str(tmp_path)!r}, '--set', 'num_envs=2', '--set', 'num_workers=2',"
+        " '--set', 'rollout_length=50', '--set', 'total_env_steps=200', '--set', 'save_interval=100',"
+        " '--set', 'eval_interval=200', '--set', 'eval_episodes=2', '--set', 'ppo.epochs=2',"
+        " '--set', 'run_name=oc'])\n"
+        "print('JAX_IN_TRAINER', 'jax' in sys.modules, 'RC', rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert "JAX_IN_TRAINER False RC 0" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "oc.jsonl").read_text().splitlines()]
+    versions = [e["policy_version"] for e in events if e.get("event", "").startswith("policy version ->")]
+    assert versions == [1, 2]
+    assert any(e.get("event") == "evaluation" and e.get("env_steps") == 200 for e in events)
+    assert (tmp_path / "models" / "hmasd_sync_enhanced_final.pth").is_file()
