@@ -1,6 +1,6 @@
 """Structured logs (structlog) and TensorBoard through one metric sink.
 
-- Console: structlog's readable renderer on stderr (colours on a TTY), plus a progress bar on a TTY.
+- Console: structlog's readable renderer on stderr (colours on a TTY), plus a tqdm bar with an ETA on a TTY.
 - `logs/<run>.jsonl`: every event as one JSON line, including every metric dict.
 - `tf-logs/<run>/`: TensorBoard scalars, env steps on the x axis.
 `MetricSink.write(stats, step)` sends the same keys to the JSON log and to TensorBoard.
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from tqdm import tqdm
 
 _SHARED = [
     structlog.contextvars.merge_contextvars,
@@ -21,33 +22,18 @@ _SHARED = [
 
 
 class _BarAwareStream:
-    """Console stream that clears the progress bar line before a log line and redraws it after."""
+    """Console stream that writes through tqdm, which clears any progress bar before a log line and
+    redraws it after."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
-        self.bar = ""
 
     def write(self, text: str) -> int:
-        if self.bar:
-            self.stream.write("\r\033[K")
-        n = self.stream.write(text)
-        if self.bar and text.endswith("\n"):
-            self.stream.write(self.bar)
-        return n
+        tqdm.write(text, file=self.stream, end="")
+        return len(text)
 
     def flush(self) -> None:
         self.stream.flush()
-
-    def draw(self, bar: str) -> None:
-        self.bar = bar
-        self.stream.write("\r\033[K" + bar)
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.bar:
-            self.stream.write("\n")
-            self.stream.flush()
-        self.bar = ""
 
 
 _console_stream: _BarAwareStream | None = None
@@ -97,24 +83,11 @@ def get_logger(name: str = "hmasd"):
     return structlog.get_logger(name)
 
 
-class ProgressBar:
-    """A one-line bar on a TTY; silent otherwise (logs already carry the progress)."""
-
-    def __init__(self, total: int, enabled: bool | None = None) -> None:
-        self.total = total
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-
-    def update(self, done: int, sps: float) -> None:
-        if not self.enabled or _console_stream is None:
-            return
-        frac = min(1.0, done / max(1, self.total))
-        width = 30
-        fill = int(frac * width)
-        _console_stream.draw(f"[{'#' * fill}{'.' * (width - fill)}] {frac:6.1%} {done}/{self.total} {sps:,.0f} SPS")
-
-    def close(self) -> None:
-        if self.enabled and _console_stream is not None:
-            _console_stream.finish()
+def progress_bar(total: int, done: int = 0) -> tqdm:
+    """Env steps done of `total`, with rate and ETA, on a TTY; disabled otherwise (the logs carry the
+    progress). Update it with the env steps of each update."""
+    return tqdm(total=total, initial=min(done, total), unit="step", unit_scale=True, dynamic_ncols=True,
+                file=sys.stderr, disable=not sys.stderr.isatty(), leave=True)
 
 
 class MetricSink:

@@ -79,7 +79,7 @@ def test_launcher_rejects_unknown_flags_and_eval_only_without_model():
     for args, fragment in [(["--bogus"], "unknown option '--bogus'"),
                            (["--eval-only"], "--eval-only needs --model-path"),
                            (["--port", "http"], "is not a port number"),
-                           (["--config", "nope.yaml"], "config file 'nope.yaml' not found")]:
+                           (["--config", "nope.yaml"], "nope.yaml' not found")]:
         proc = subprocess.run([LAUNCHER, *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

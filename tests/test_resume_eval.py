@@ -49,7 +49,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
     assert set(data) >= {"config", "env", "counters", "agent", "optimizers", "rng", "collector", "envs"}
     assert set(data["optimizers"]) == {"discoverer", "coordinator", "discriminator"}
     assert data["counters"] == {"env_steps": 64, "updates": 1, "episodes": data["counters"]["episodes"],
-                                "policy_version": 1}
+                                "worker_restarts": 0, "policy_version": 1}
     assert "low_value_norm.running_mean" in data["agent"] and "high_value_norm.running_mean" in data["agent"]
     assert data["config"]["env"]["id"] == "simple_spread_v3" and len(data["envs"]) == 4
     assert not list((tmp_path / "models").glob("*.tmp"))
