@@ -104,12 +104,11 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as exc:  # torch raises many types for truncated or foreign files
         # Our own words, not torch's: its weights_only text advises unsafe loading, which is wrong here.
         if not zipfile.is_zipfile(path):
-            what = f"not a torch checkpoint archive ({path.stat().st_size} bytes)"
+            what = f"{path.stat().st_size} bytes that are not a torch archive"
         else:
-            what = f"a damaged torch archive ({type(exc).__name__})"
-        raise CheckpointError(
-            f"checkpoint '{path}' is {what}, truncated or another kind of file: use another checkpoint from models/"
-        ) from None
+            what = f"a damaged torch archive: {type(exc).__name__}"
+        raise CheckpointError(f"checkpoint '{path}' is corrupt or truncated ({what}): use another checkpoint "
+                              "from models/") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint '{path}' is not an HMASD checkpoint ({FORMAT}): pass a file written by hmasd-train")
     require_keys(data, path, REQUIRED_KEYS)
@@ -161,6 +160,10 @@ def _mismatch_reason(exc: BaseException) -> str:
     return lines[-1][:200] if lines else type(exc).__name__
 
 
+# Config keys that change the networks' shapes: only these can make weights misfit.
+SHAPE_KEYS = ("algo", "model.", "hmasd.n_team_skills", "hmasd.n_agent_skills")
+
+
 def load_weights(data: dict, path: str | Path, agent, optimizers: dict | None = None,
                  overrides: list[str] | tuple[str, ...] = ()) -> None:
     """Load the agent's (and optionally the optimisers') state; a checkpoint whose shapes do not fit
@@ -170,8 +173,9 @@ def load_weights(data: dict, path: str | Path, agent, optimizers: dict | None = 
         for name, optim in (optimizers or {}).items():
             optim.load_state_dict(data["optimizers"][name])
     except (RuntimeError, KeyError, ValueError) as exc:
-        if overrides:
-            fix = f"drop the --set overrides of algo, model.* or the hmasd skill counts ({', '.join(overrides)})"
+        shaping = [o for o in overrides if o.split("=", 1)[0].strip().startswith(SHAPE_KEYS)]
+        if shaping:
+            fix = f"drop the --set overrides that change the networks ({', '.join(shaping)})"
         else:
             fix = "leave --config out so the checkpoint's own config is used, or pick a checkpoint of this config"
         raise CheckpointError(f"checkpoint '{path}' does not fit this config ({_mismatch_reason(exc)}): {fix}") from None
