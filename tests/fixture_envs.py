@@ -101,3 +101,8 @@ def make_faulty(**kwargs) -> FaultyEnv:
 def make_unbuildable(**kwargs) -> FaultyEnv:
     """A factory that fails the way a broken simulator install would."""
     raise RuntimeError("simulator library missing: libfake.so")
+
+
+def make_not_an_env(**kwargs) -> dict:
+    """A factory that returns something that is not a PettingZoo env."""
+    return {"agents": ["a_0"]}
