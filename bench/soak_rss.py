@@ -69,7 +69,8 @@ def main() -> int:
     if proc.wait() != 0:
         print(f"hmasd-train exited {proc.returncode}", file=sys.stderr)
         return 1
-    after = [s for s in samples if s["update"] >= WARMUP]
+    # Samples taken while the run shut its workers down (or restarted them) have no workers: left out.
+    after = [s for s in samples if s["update"] >= WARMUP and s["workers_kib"] > 0]
     if len(after) < 2:
         print(f"too few samples after update {WARMUP}: run more updates", file=sys.stderr)
         return 1

@@ -36,12 +36,8 @@ class _BarAwareStream:
         self.stream.flush()
 
 
-_console_stream: _BarAwareStream | None = None
-
-
 def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None) -> None:
     """Route the `hmasd` loggers to the console and, if given, to a JSON-lines file (appended)."""
-    global _console_stream
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -49,8 +45,7 @@ def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None)
         cache_logger_on_first_use=False,
     )
     tty = sys.stderr.isatty()
-    _console_stream = _BarAwareStream(sys.stderr)
-    console = logging.StreamHandler(_console_stream)
+    console = logging.StreamHandler(_BarAwareStream(sys.stderr))
     console.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.dev.ConsoleRenderer(colors=tty)],

@@ -276,3 +276,22 @@ def test_eval_skills_replace_the_coordinator_and_bad_ones_are_one_line(tmp_path,
                           ("a,b,c,d", "expected coordinator"), ("0,0,0,7", "each z in 0..")]:
         proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--skills", bad, cwd=tmp_path)
         _one_line_error(proc, "hmasd-eval", fragment)
+
+
+def test_a_stop_during_a_long_update_is_honoured_between_epochs(tmp_path):
+    # 100000 epochs would take hours: the run can only end soon if the learner checks the stop flag.
+    proc = subprocess.Popen(
+        [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "ppo.epochs=100000",
+         "--set", "eval_interval=0", "--set", "run_name=long"], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "logs" / "long.jsonl"
+    try:
+        _wait_for(lambda: log.exists() and "collected 64 samples" in log.read_text(), 120, "the first rollout")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGINT, err
+    final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert final["counters"]["updates"] == 1  # the shortened update counts as done
