@@ -219,28 +219,29 @@ def test_sigterm_to_the_whole_process_group_still_saves_a_complete_checkpoint(tm
     assert final["envs"] is not None and len(final["envs"]) == 4
 
 
-def test_sighup_saves_the_final_checkpoint_and_exits_129(tmp_path):
-    # The terminal closed: what was learned since the last periodic checkpoint must not be lost.
+def _stopped_run(tmp_path, sig, ready, what, *sets):
+    """Start a long smoke run, wait until `ready()`, send `sig`; returns (exit status, stderr)."""
     proc = subprocess.Popen(
         [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "total_env_steps=1000000",
-         "--set", "eval_interval=0", "--set", "save_interval=1000000"], cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+         "--set", "eval_interval=0", *sets], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: "updates 2," in (tmp_path / "logs").joinpath(_jsonl_name(tmp_path)).read_text()
-                  if _jsonl_name(tmp_path) else False, 120, "two updates")
-        proc.send_signal(signal.SIGHUP)
-        _, err = proc.communicate(timeout=60)
+        _wait_for(ready, 120, what)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + signal.SIGHUP, err
+    return proc.returncode, err
+
+
+def test_sighup_saves_the_final_checkpoint_and_exits_129(tmp_path):
+    # The terminal closed: what was learned since the last periodic checkpoint must not be lost.
+    log = tmp_path / "logs" / "hup.jsonl"
+    code, err = _stopped_run(tmp_path, signal.SIGHUP, lambda: log.exists() and "updates 2," in log.read_text(),
+                             "two updates", "--set", "save_interval=1000000", "--set", "run_name=hup")
+    assert code == 128 + signal.SIGHUP, err
     assert "SIGHUP received" in err
     assert torch.load(_ckpt(tmp_path, "final"), weights_only=True)["counters"]["updates"] >= 2
-
-
-def _jsonl_name(root) -> str | None:
-    found = sorted((root / "logs").glob("*.jsonl")) if (root / "logs").exists() else []
-    return found[0].name if found else None
 
 
 def test_resume_with_another_env_count_continues_with_fresh_episodes(tmp_path, good_checkpoint):
@@ -280,18 +281,9 @@ def test_eval_skills_replace_the_coordinator_and_bad_ones_are_one_line(tmp_path,
 
 def test_a_stop_during_a_long_update_is_honoured_between_epochs(tmp_path):
     # 100000 epochs would take hours: the run can only end soon if the learner checks the stop flag.
-    proc = subprocess.Popen(
-        [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "ppo.epochs=100000",
-         "--set", "eval_interval=0", "--set", "run_name=long"], cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
     log = tmp_path / "logs" / "long.jsonl"
-    try:
-        _wait_for(lambda: log.exists() and "collected 64 samples" in log.read_text(), 120, "the first rollout")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGINT, err
+    code, err = _stopped_run(tmp_path, signal.SIGINT, lambda: log.exists() and "collected 64 samples" in log.read_text(),
+                             "the first rollout", "--set", "ppo.epochs=100000", "--set", "run_name=long")
+    assert code == 128 + signal.SIGINT, err
     final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
     assert final["counters"]["updates"] == 1  # the shortened update counts as done
