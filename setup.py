@@ -58,6 +58,7 @@ setup(
         "structlog",
         "pyyaml",
         "pillow",
+        "tqdm",
     ],
     extras_require={
         "test": ["pytest", "pytest-benchmark", "pytest-timeout"],

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
+import re
 from typing import Any, Callable
 
 from pettingzoo.utils.conversions import aec_to_parallel
@@ -92,6 +94,9 @@ def make_env(env_id: str, **kwargs: Any) -> ArrayEnv:
     except (TypeError, ValueError, AssertionError) as err:
         # Mostly a misspelt or out-of-range kwarg; one line instead of a deep traceback.
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        unknown = re.search(r"unexpected keyword argument '([^']+)'", detail)
+        if unknown:
+            raise EnvError(_unknown_kwarg(env_id, unknown.group(1), _accepted_kwargs(factory, defaults))) from None
         raise EnvError(f"env '{env_id}': the factory rejected arguments {merged}: {detail}") from err
     if isinstance(env, AECEnv):
         env = aec_to_parallel(env)
@@ -105,17 +110,38 @@ def make_env(env_id: str, **kwargs: Any) -> ArrayEnv:
     return ArrayEnv(env, env_id)
 
 
+def _accepted_kwargs(factory: Factory, defaults: dict[str, Any]) -> list[str]:
+    """The keyword arguments a factory names: its registered defaults and its own signature."""
+    names = set(defaults)
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        params = []
+    names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return sorted(names)
+
+
+def _unknown_kwarg(env_id: str, name: str, accepted: list[str]) -> str:
+    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    listed = f"it accepts {', '.join(accepted)}" if accepted else "see the factory's arguments"
+    return f"env '{env_id}' has no argument '{name}' (env.kwargs): {hint}{listed}"
+
+
 # ----------------------------------------------------------------------- built-in ids
-def _alice_and_bob(**kwargs: Any) -> Any:
+# Spelled-out signatures (not **kwargs) so that a misspelt env.kwargs key can be told the accepted names.
+def _alice_and_bob(max_cycles: int = 100, render_mode: str | None = None) -> Any:
     from .alice_and_bob import parallel_env
 
-    return parallel_env(**kwargs)
+    return parallel_env(max_cycles=max_cycles, render_mode=render_mode)
 
 
-def _simple_spread(**kwargs: Any) -> Any:
+def _simple_spread(N: int = 3, local_ratio: float = 0.5, max_cycles: int = 25, continuous_actions: bool = False,
+                   render_mode: str | None = None, **more: Any) -> Any:
     from mpe2 import simple_spread_v3
 
-    return simple_spread_v3.parallel_env(**kwargs)
+    return simple_spread_v3.parallel_env(N=N, local_ratio=local_ratio, max_cycles=max_cycles,
+                                         continuous_actions=continuous_actions, render_mode=render_mode, **more)
 
 
 register("alice_and_bob", _alice_and_bob)
@@ -131,12 +157,13 @@ register(
 )
 
 
-def _overcooked(**kwargs: Any) -> Any:
+def _overcooked(layout: str = "cramped_room", max_steps: int = 400, shaped_reward: bool = False,
+                render_mode: str | None = None) -> Any:
     if importlib.util.find_spec("jaxmarl") is None:
         raise EnvError("Overcooked needs the optional extra jaxmarl: pip install -c constraints.txt -e '.[overcooked]'")
     from .overcooked import parallel_env
 
-    return parallel_env(**kwargs)
+    return parallel_env(layout=layout, max_steps=max_steps, shaped_reward=shaped_reward, render_mode=render_mode)
 
 
 # The paper's Overcooked layouts (JaxMARL, Carroll et al. 2019 dynamics); sparse reward by default.

@@ -57,9 +57,18 @@ class Collector:
         self.k = cfg.hmasd.skill_interval if cfg.uses_skills else cfg.rollout_length
         self.discrete = spec.action_kind == "discrete"
         self.deterministic = deterministic
+        self.next_state = np.zeros((self.T, self.E, spec.state_dim), dtype=np.float32)
+        self.next_obs = np.zeros((self.T, self.E, self.A, spec.obs_dim), dtype=np.float32)
+        self.starts = np.zeros((self.T, self.E), dtype=bool)
+        self.restart(vec)
+
+    def restart(self, vec) -> None:
+        """Begin fresh episodes in every env of `vec` (the first start, or rebuilt envs after a worker
+        fault): nothing of the state that crossed rollouts is kept, since it belonged to the old envs."""
+        self.vec = vec
         first = vec.reset()
         self.obs, self.state, self.alive = first.obs, first.state, first.alive
-        E, A, H = self.E, self.A, agent.hidden
+        E, A, H = self.E, self.A, self.agent.hidden
         self.actor_h = torch.zeros(E * A, H)
         self.critic_h = torch.zeros(E * A, H)
         self.episode_start = np.ones(E, dtype=bool)
@@ -68,9 +77,6 @@ class Collector:
         self.agent_skills = np.zeros((E, A), dtype=np.int64)
         self.hl_log_probs = np.zeros((E, A + 1), dtype=np.float32)
         self.hl_values = np.zeros((E, A + 1), dtype=np.float32)
-        self.next_state = np.zeros((self.T, E, spec.state_dim), dtype=np.float32)
-        self.next_obs = np.zeros((self.T, E, A, spec.obs_dim), dtype=np.float32)
-        self.starts = np.zeros((self.T, E), dtype=bool)
 
     # -- the state that crosses rollouts, for checkpoints ------------------------------------------
     _ARRAYS = ("obs", "state", "alive", "episode_start", "skill_timer", "team_skill", "agent_skills",

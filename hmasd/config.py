@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ class EnvConfig:
 
 @dataclass
 class HMASDConfig:
-    """The paper's HMASD settings (Table of hyper-parameters, spec 'Settings from the paper')."""
+    """The paper's HMASD settings (Table of hyper-parameters, docs/spec.md, "Settings from the paper")."""
 
     skill_interval: int = 16  # k: env steps between skill assignments
     n_team_skills: int = 3  # n_Z
@@ -41,7 +42,9 @@ class HMASDConfig:
     low_entropy_coef: float = 0.01  # lambda_l (Eq. 7); also the MAPPO entropy coefficient
     extrinsic_coef: float = 1.0  # lambda_e (Eq. 4)
     team_discriminator_coef: float = 0.1  # lambda_D (Eq. 4)
-    agent_discriminator_coef: float = 0.5  # lambda_d (Eq. 4)
+    # lambda_d (Eq. 4). 0.1, not SMAC 3m's 0.5: the default task is simple_spread, whose dense O(1) reward
+    # the paper never tuned; 0.1 is what the simple_spread runs in docs/results.md used.
+    agent_discriminator_coef: float = 0.1
 
 
 @dataclass
@@ -103,10 +106,12 @@ class Config:
     eval_interval: int = 200_000  # env steps between evaluations; 0 disables
     eval_episodes: int = 32
     log_interval: int = 1  # updates between progress lines
-    step_timeout_s: float = 60.0  # an env worker silent for longer is reported as hung
+    step_timeout_s: float = 60.0  # an env worker silent for longer is reported as hung (and restarted)
+    # Restarts of the env workers allowed for one rollout; one more failure stops the run. 0: never restart.
+    max_worker_restarts: int = 3
     torch_threads: int = 1  # intra-op threads of this process; the env workers use the other cores
     parallel_update: bool = True  # update the coordinator and the discoverer on two threads at once
-    run_name: str | None = None  # None: <algo>_<env>_s<seed>_<timestamp>
+    run_name: str | None = None  # None: <algo>_<env>_s<seed>_<timestamp>; letters, digits, . _ + - only
     hmasd: HMASDConfig = field(default_factory=HMASDConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -127,11 +132,13 @@ class Config:
     def uses_skills(self) -> bool:
         return self.algo == "hmasd"
 
-    def to_dict(self) -> dict:
-        """Plain data for YAML and checkpoints. batch_size is left out (derived from num_envs x
-        rollout_length), so a resumed run may change num_envs without a conflict."""
+    def to_dict(self, resolved: bool = False) -> dict:
+        """Plain data for YAML and checkpoints. For checkpoints batch_size is left out (derived from
+        num_envs x rollout_length), so a resumed run may change num_envs without a conflict; the
+        run's own `<run>.config.yaml` keeps it (`resolved=True`) so a reader sees every value used."""
         data = dataclasses.asdict(self)
-        data["batch_size"] = None
+        if not resolved:
+            data["batch_size"] = None
         return data
 
 
@@ -139,6 +146,10 @@ ALGOS = ("hmasd", "mappo")
 HIGH_ADVANTAGE_NORMS = ("off", "always", "rewarded")  # ppo.high_advantage_norm
 INPUT_NORMS = ("layer", "none", "running")  # model.input_norm
 LR_SCHEDULES = ("constant", "linear")  # ppo.lr_schedule
+# Far above any skill count in the paper (at most 5) or in use; n_Z = 100000 took 7-9 GB and minutes per
+# update, and such an update cannot be stopped, so the bound is checked before anything is built.
+MAX_SKILLS = 1024
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")  # one folder name: no separators, never "." or ".."
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -240,16 +251,36 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is an error: plain YAML keeps the last
+    value silently, so a stale line further down a long config would win unseen."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"key '{key}' is given twice (lines {seen[key]} and "
+                                  f"{key_node.start_mark.line + 1}): keep one")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found: pass an existing YAML file, e.g. configs/default.yaml")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"config file '{path}': {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file '{path}' is not valid YAML{where}: fix the syntax") from None
+    if data is None:
+        raise ConfigError(f"config file '{path}' is empty (no keys): give at least one key, or leave --config out "
+                          "to use configs/default.yaml")
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys, got {type(data).__name__}")
     return data
@@ -327,6 +358,23 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} ({value}) must be at least 1")
+    for key in ("hmasd.n_team_skills", "hmasd.n_agent_skills"):
+        if positive[key] > MAX_SKILLS:
+            raise ConfigError(f"{key} ({positive[key]}) is above the bound of {MAX_SKILLS} skills: use a smaller count "
+                              "(the paper uses 2 to 5)")
+    h, ppo = cfg.hmasd, cfg.ppo
+    for key, value in {"hmasd.high_entropy_coef": h.high_entropy_coef, "hmasd.low_entropy_coef": h.low_entropy_coef,
+                       "hmasd.extrinsic_coef": h.extrinsic_coef,
+                       "hmasd.team_discriminator_coef": h.team_discriminator_coef,
+                       "hmasd.agent_discriminator_coef": h.agent_discriminator_coef,
+                       "ppo.value_coef": ppo.value_coef, "ppo.weight_decay": ppo.weight_decay}.items():
+        if value < 0:
+            raise ConfigError(f"{key} ({value}) must be >= 0 (a negative weight turns the term it scales around)")
+    if cfg.max_worker_restarts < 0:
+        raise ConfigError(f"max_worker_restarts ({cfg.max_worker_restarts}) must be >= 0 (0: never restart a worker)")
+    if cfg.run_name is not None and (not RUN_NAME.fullmatch(cfg.run_name) or ".." in cfg.run_name):
+        raise ConfigError(f"run_name '{cfg.run_name}' must be one folder name (letters, digits, '.', '_', '+', '-'; "
+                          "no '/' and no '..'): e.g. --set run_name=my_run")
     if cfg.num_workers is not None and cfg.num_workers < 1:
         raise ConfigError(f"num_workers ({cfg.num_workers}) must be at least 1, or null for one per CPU")
     if cfg.ppo.data_chunk_length is not None and cfg.ppo.data_chunk_length < 0:
@@ -346,6 +394,7 @@ def validate(cfg: Config) -> None:
             f"model.hidden ({cfg.model.hidden}) must be divisible by model.coordinator_heads "
             f"({cfg.model.coordinator_heads})"
         )
+    _validate_minibatches(cfg)
     unit = {"ppo.gamma": cfg.ppo.gamma, "ppo.gae_lambda": cfg.ppo.gae_lambda,
             "ppo.gamma_high": cfg.gamma_high, "ppo.gae_lambda_high": cfg.gae_lambda_high}
     for key, value in unit.items():
@@ -357,6 +406,41 @@ def validate(cfg: Config) -> None:
         if value <= 0:
             raise ConfigError(f"{key} ({value}) must be positive")
     _validate_env_id(cfg.env.id)
+
+
+def chunk_length(T: int, requested: int | None) -> int:
+    """The data-chunk length actually used: the largest divisor of T not above the request
+    (None or 0 = whole rollouts)."""
+    if not requested or requested >= T:
+        return T
+    return max(d for d in range(1, requested + 1) if T % d == 0)
+
+
+def _validate_minibatches(cfg: Config) -> None:
+    """num_minibatches splits the smallest of the learner's sample sets: the discoverer's data chunks,
+    the discriminators' steps and (with skills) the coordinator's segments, at least E x T/k of them."""
+    T, E = cfg.rollout_length, cfg.num_envs
+    sizes = {"discoverer data chunks": T // chunk_length(T, cfg.ppo.data_chunk_length) * E,
+             "discriminator samples": T * E}
+    if cfg.uses_skills:
+        sizes["coordinator segments (at least)"] = T // cfg.hmasd.skill_interval * E
+    what, smallest = min(sizes.items(), key=lambda kv: kv[1])
+    if cfg.ppo.num_minibatches > smallest:
+        raise ConfigError(f"ppo.num_minibatches ({cfg.ppo.num_minibatches}) is larger than the {smallest} {what} "
+                          f"of one update: use at most {smallest}")
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    """Settings that run, but probably not as meant; the trainer logs each once at start-up."""
+    notes = []
+    L = cfg.ppo.data_chunk_length
+    if L and L < cfg.rollout_length and cfg.rollout_length % L:
+        notes.append(f"ppo.data_chunk_length ({L}) does not divide rollout_length ({cfg.rollout_length}): "
+                     f"chunks of {chunk_length(cfg.rollout_length, L)} steps are used")
+    if cfg.total_env_steps < cfg.batch_size:
+        notes.append(f"total_env_steps ({cfg.total_env_steps}) is below one batch ({cfg.batch_size} env steps): "
+                     f"the run makes one update of {cfg.batch_size} steps")
+    return notes
 
 
 def _validate_env_id(env_id: str) -> None:
@@ -400,4 +484,4 @@ def upgrade_checkpoint_config(data: dict) -> dict:
 
 def dump_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (every run does; the checkpoint embeds the same dict)."""
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(resolved=True), sort_keys=False))

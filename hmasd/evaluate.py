@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -198,9 +199,28 @@ def parse_skills(text: str, cfg: Config, agent: HMASDAgent) -> SkillOverride:
     return values
 
 
+def render_path_problem(render: str | None) -> str | None:
+    """Why --render cannot be written, checked before any episode is played; None if it can."""
+    if render is None:
+        return None
+    path = Path(render)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        return f"--render '{render}' is a folder: pass a file name such as {path / 'episode.gif'}"
+    if not folder.is_dir():
+        return f"--render '{render}': folder '{folder}' does not exist: create it or pass another path"
+    if not os.access(folder, os.W_OK):
+        return f"--render '{render}': folder '{folder}' is not writable: pass another path"
+    return None
+
+
 def evaluate_main(args: argparse.Namespace, prog: str) -> int:
     if args.episodes < 1:
         print(f"{prog}: error: --episodes ({args.episodes}) must be at least 1", file=sys.stderr)
+        return 2
+    problem = render_path_problem(args.render)
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
     try:
         agent, cfg, _ = load_agent(args.model_path, args.set)

@@ -9,6 +9,7 @@ Shapes: T steps, E envs, A agents, N = number of high-level segments.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 
 from hmasd.agent import HMASDAgent
 from hmasd.collector import Rollout
-from hmasd.config import Config
+from hmasd.config import Config, chunk_length
 from hmasd.losses import clipped_value_loss, discriminator_loss, entropy_loss, ppo_policy_loss
 
 
@@ -68,6 +69,9 @@ def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.T
 class Learner:
     def __init__(self, agent: HMASDAgent, cfg: Config) -> None:
         self.agent, self.cfg = agent, cfg
+        # Polled between epochs, so a stop request (Ctrl-C, SIGTERM) is honoured within one epoch even
+        # during a long update; the update then ends early and counts as done.
+        self.stop_requested: Callable[[], bool] = lambda: False
         # Each part's learning rate before the schedule's scale (set_learning_rate).
         self.base_lrs = {"discoverer": cfg.ppo.lr, "coordinator": cfg.lr_high, "discriminator": cfg.ppo.lr}
         self.discoverer_optim = _adam(list(agent.actor.parameters()) + list(agent.critic.parameters()), cfg,
@@ -201,7 +205,9 @@ class Learner:
         alive = _tensor(buf.alive).reshape(T * E, A).bool()
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
-        for _ in range(self.cfg.ppo.epochs):
+        for epoch in range(self.cfg.ppo.epochs):
+            if epoch and self.stop_requested():
+                break
             for idx in _minibatches(T * E, self.cfg.ppo.num_minibatches, self.generators["discriminator"]):
                 team_logits = agent.team_discriminator(state[idx])
                 agent_logits = agent.agent_discriminator(obs[idx], team[idx, None].expand(-1, A))
@@ -235,7 +241,9 @@ class Learner:
                                                         ppo.high_advantage_norm)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]
-        for _ in range(ppo.epochs):
+        for epoch in range(ppo.epochs):
+            if epoch and self.stop_requested():
+                break
             for idx in _minibatches(n, ppo.num_minibatches, self.generators["coordinator"]):
                 log_probs, entropy, values = agent.coordinator.evaluate(state[idx], obs[idx], team[idx], agents[idx])
                 # Eq. 6 sums one PPO term per skill (Z and every z^i): mean over samples, sum over A+1.
@@ -277,7 +285,7 @@ class Learner:
         """
         buf, agent = ro.buffer, self.agent
         T, E, A = np.asarray(buf.agent_skill).shape
-        L = _chunk_length(T, self.cfg.ppo.data_chunk_length)
+        L = chunk_length(T, self.cfg.ppo.data_chunk_length)
         C = T // L  # chunks per sequence
 
         def chunked(x: torch.Tensor) -> torch.Tensor:
@@ -324,7 +332,9 @@ class Learner:
         advantages = _normalize(b["advantages"], b["mask"]) if ppo.normalize_advantages else b["advantages"]
         actor_params, critic_params = list(agent.actor.parameters()), list(agent.critic.parameters())
         # Minibatches split whole chunks, so the GRUs always replay from a stored state.
-        for _ in range(ppo.epochs):
+        for epoch in range(ppo.epochs):
+            if epoch and self.stop_requested():
+                break
             for seq in _minibatches(b["sequences"], ppo.num_minibatches, self.generators["discoverer"]):
                 log_probs, entropy, values, cols = self.discoverer_forward(b, seq)
                 m = b["mask"][:, cols]
@@ -353,11 +363,3 @@ class Learner:
             "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values, returns),
             "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.buffer.advantages).std()),
         }
-
-
-def _chunk_length(T: int, requested: int | None) -> int:
-    """The data-chunk length actually used: the largest divisor of T not above the request
-    (None or 0 = whole rollouts)."""
-    if not requested or requested >= T:
-        return T
-    return max(d for d in range(1, requested + 1) if T % d == 0)

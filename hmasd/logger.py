@@ -1,6 +1,6 @@
 """Structured logs (structlog) and TensorBoard through one metric sink.
 
-- Console: structlog's readable renderer on stderr (colours on a TTY), plus a progress bar on a TTY.
+- Console: structlog's readable renderer on stderr (colours on a TTY), plus a tqdm bar with an ETA on a TTY.
 - `logs/<run>.jsonl`: every event as one JSON line, including every metric dict.
 - `tf-logs/<run>/`: TensorBoard scalars, env steps on the x axis.
 `MetricSink.write(stats, step)` sends the same keys to the JSON log and to TensorBoard.
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from tqdm import tqdm
 
 _SHARED = [
     structlog.contextvars.merge_contextvars,
@@ -21,41 +22,22 @@ _SHARED = [
 
 
 class _BarAwareStream:
-    """Console stream that clears the progress bar line before a log line and redraws it after."""
+    """Console stream that writes through tqdm, which clears any progress bar before a log line and
+    redraws it after."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
-        self.bar = ""
 
     def write(self, text: str) -> int:
-        if self.bar:
-            self.stream.write("\r\033[K")
-        n = self.stream.write(text)
-        if self.bar and text.endswith("\n"):
-            self.stream.write(self.bar)
-        return n
+        tqdm.write(text, file=self.stream, end="")
+        return len(text)
 
     def flush(self) -> None:
         self.stream.flush()
 
-    def draw(self, bar: str) -> None:
-        self.bar = bar
-        self.stream.write("\r\033[K" + bar)
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.bar:
-            self.stream.write("\n")
-            self.stream.flush()
-        self.bar = ""
-
-
-_console_stream: _BarAwareStream | None = None
-
 
 def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None) -> None:
     """Route the `hmasd` loggers to the console and, if given, to a JSON-lines file (appended)."""
-    global _console_stream
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -63,8 +45,7 @@ def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None)
         cache_logger_on_first_use=False,
     )
     tty = sys.stderr.isatty()
-    _console_stream = _BarAwareStream(sys.stderr)
-    console = logging.StreamHandler(_console_stream)
+    console = logging.StreamHandler(_BarAwareStream(sys.stderr))
     console.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.dev.ConsoleRenderer(colors=tty)],
@@ -97,24 +78,11 @@ def get_logger(name: str = "hmasd"):
     return structlog.get_logger(name)
 
 
-class ProgressBar:
-    """A one-line bar on a TTY; silent otherwise (logs already carry the progress)."""
-
-    def __init__(self, total: int, enabled: bool | None = None) -> None:
-        self.total = total
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-
-    def update(self, done: int, sps: float) -> None:
-        if not self.enabled or _console_stream is None:
-            return
-        frac = min(1.0, done / max(1, self.total))
-        width = 30
-        fill = int(frac * width)
-        _console_stream.draw(f"[{'#' * fill}{'.' * (width - fill)}] {frac:6.1%} {done}/{self.total} {sps:,.0f} SPS")
-
-    def close(self) -> None:
-        if self.enabled and _console_stream is not None:
-            _console_stream.finish()
+def progress_bar(total: int, done: int = 0) -> tqdm:
+    """Env steps done of `total`, with rate and ETA, on a TTY; disabled otherwise (the logs carry the
+    progress). Update it with the env steps of each update."""
+    return tqdm(total=total, initial=min(done, total), unit="step", unit_scale=True, dynamic_ncols=True,
+                file=sys.stderr, disable=not sys.stderr.isatty(), leave=True)
 
 
 class MetricSink:

@@ -1,12 +1,14 @@
 """The synchronous HMASD trainer: the wiring, written once, and the loop.
 
-collect (exactly num_envs x rollout_length env steps, one policy version) -> finalize + update
-(discriminators, coordinator, discoverer) -> policy version + 1, sample counter reset -> log ->
-checkpoint / evaluate when their interval is reached.
+collect (exactly num_envs x rollout_length env steps, one policy version; env workers that fail are
+restarted and the rollout collected again) -> finalize + update (discriminators, coordinator,
+discoverer) -> policy version + 1, sample counter reset -> log -> checkpoint / evaluate when their
+interval is reached.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -17,12 +19,14 @@ import torch
 
 from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
-from hmasd.checkpoint import check_compatible, checkpoint_path, load_weights, save_checkpoint
+from hmasd.checkpoint import (CheckpointWriteError, check_compatible, checkpoint_path, claim_run_dir, load_weights,
+                              publish_latest, save_checkpoint)
 from hmasd.collector import Collector, Rollout
-from hmasd.config import Config, dump_config
+from hmasd.config import Config, ConfigError, config_warnings, dump_config
 from hmasd.learner import Learner
-from hmasd.logger import MetricSink, ProgressBar, get_logger
+from hmasd.logger import MetricSink, get_logger, progress_bar
 from hmasd.orchestrator import EnvWorkerError, VecEnv
+from hmasd.restarts import collect_with_restarts, describe_failure, restart_seed
 
 
 @dataclass
@@ -32,6 +36,7 @@ class OutputPaths:
 
     @property
     def models(self) -> Path:
+        """Where the latest run's short-named links live; each run's files are in its own run_dir."""
         return self.root / "models"
 
     @property
@@ -52,6 +57,7 @@ class Counters:
     env_steps: int = 0
     updates: int = 0
     episodes: int = 0
+    worker_restarts: int = 0  # over the whole run, resumes included: restart r reseeds with restart_seed(seed, r)
 
 
 def seed_everything(seed: int) -> None:
@@ -60,21 +66,25 @@ def seed_everything(seed: int) -> None:
 
 
 class StopSignal:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between updates, so the trainer finishes the
-    current step, writes its final checkpoint and exits cleanly. Installed before the envs start, so
-    a signal during start-up is not lost either."""
+    """Turns SIGINT/SIGTERM/SIGHUP (the terminal closed) into a flag the loop checks between updates
+    and the learner between epochs, so the trainer writes its final checkpoint and exits with
+    128 + signum. Installed before the envs start, so a signal during start-up is not lost either."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.name: str | None = None
+        self.signum: int | None = None
         self._previous: dict = {}
 
     def install(self) -> "StopSignal":
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in self.SIGNALS:
             self._previous[sig] = signal.signal(sig, self._on_signal)
         return self
 
     def _on_signal(self, signum, _frame) -> None:
-        self.name = signal.Signals(signum).name
+        if self.signum is None:  # the first one is the reason; a second Ctrl-C must not rename it
+            self.signum, self.name = signum, signal.Signals(signum).name
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -82,18 +92,37 @@ class StopSignal:
         self._previous = {}
 
 
+def check_model_memory(cfg: Config, spec) -> None:
+    """Refuse a model whose parameters, gradients and Adam moments (4 float32 copies) cannot fit in
+    this machine's memory. The count is exact: the agent is built on torch's meta device, which
+    allocates nothing (model.hidden = 1000000 would otherwise fail deep inside torch, or swap)."""
+    with torch.device("meta"):
+        probe = HMASDAgent(cfg, spec)
+    params = sum(p.numel() for p in probe.parameters())
+    need = 16 * params
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
+    if total and need > total:
+        raise ConfigError(f"the model has {params:,} parameters, {need / 2**30:,.1f} GiB with gradients and Adam "
+                          f"state, more than this machine's {total / 2**30:,.1f} GiB: lower model.hidden "
+                          f"({cfg.model.hidden}) or model.coordinator_ff ({cfg.model.coordinator_ff})")
+
+
 class Trainer:
-    def __init__(self, cfg: Config, paths: OutputPaths, resume: dict | None = None, resume_path: str | None = None):
+    def __init__(self, cfg: Config, paths: OutputPaths, resume: dict | None = None, resume_path: str | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()):
         self.cfg, self.paths, self.resume_path = cfg, paths, resume_path
         self.log = get_logger("hmasd.train")
+        for note in config_warnings(cfg):
+            self.log.warning(note)
         torch.set_num_threads(cfg.torch_threads)
         seed_everything(cfg.seed)
-        self.vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
-                          seed=cfg.seed, step_timeout_s=cfg.step_timeout_s)
+        restarts = int(resume["counters"].get("worker_restarts", 0)) if resume is not None else 0
+        self.vec = self._make_vec(restart_seed(cfg.seed, restarts))
         try:
             spec = self.vec.spec
             if resume is not None:
                 check_compatible(resume, resume_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)
+            check_model_memory(cfg, spec)
             self.spec = spec
             self.agent = HMASDAgent(cfg, spec)
             self.learner = Learner(self.agent, cfg)
@@ -103,13 +132,14 @@ class Trainer:
             self.collector = Collector(self.vec, self.agent, cfg, self.buffer)
             self.counters = Counters()
             if resume is not None:
-                self._restore(resume)
+                self._restore(resume, overrides)
+            # This process's own checkpoint folder: a resume never writes over the checkpoints it came from.
+            self.run_dir = claim_run_dir(paths.models, paths.run_name)
         except BaseException:
             self.vec.close()
             raise
-        paths.models.mkdir(parents=True, exist_ok=True)
         paths.tf_logs.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, paths.logs / f"{paths.run_name}.config.yaml")
+        dump_config(cfg, paths.logs / f"{self.run_dir.name}.config.yaml")
         # On resume, drop TensorBoard points at or after the checkpoint's step (left by the stopped run).
         self.sink = MetricSink(paths.tf_logs, purge_step=self.counters.env_steps + 1 if resume else None)
 
@@ -123,7 +153,7 @@ class Trainer:
             "env": {"id": self.cfg.env.id, "num_agents": spec.num_agents, "obs_dim": spec.obs_dim,
                     "state_dim": spec.state_dim, "action_kind": spec.action_kind},
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
-                         "policy_version": int(self.agent.policy_version)},
+                         "worker_restarts": c.worker_restarts, "policy_version": int(self.agent.policy_version)},
             "agent": self.agent.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers().items()},
             "rng": {"torch": torch.get_rng_state(),
@@ -132,8 +162,26 @@ class Trainer:
             "envs": self.vec.get_env_states() if with_envs else None,
         }
 
-    def _restore(self, data: dict) -> None:
-        load_weights(data, self.resume_path, self.agent, self.learner.optimizers())
+    def _make_vec(self, seed: int) -> VecEnv:
+        cfg = self.cfg
+        return VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
+                      seed=seed, step_timeout_s=cfg.step_timeout_s)
+
+    def _restart_envs(self, err: EnvWorkerError, attempt: int) -> None:
+        """Rebuild every env in fresh workers, reseeded, and begin fresh episodes (see hmasd/restarts.py)."""
+        c = self.counters
+        c.worker_restarts += 1
+        seed = restart_seed(self.cfg.seed, c.worker_restarts)
+        self.log.warning(f"env worker failed, restarting all envs with seed {seed} and collecting policy version "
+                         f"{int(self.agent.policy_version)} again (restart {attempt}/{self.cfg.max_worker_restarts} "
+                         f"of this rollout, {c.worker_restarts} in the run): {describe_failure(err)}",
+                         worker=err.worker, envs=[err.envs.start, err.envs.stop - 1], restarts=c.worker_restarts)
+        self.vec.close()
+        self.vec = self._make_vec(seed)
+        self.collector.restart(self.vec)
+
+    def _restore(self, data: dict, overrides: list[str] | tuple[str, ...] = ()) -> None:
+        load_weights(data, self.resume_path, self.agent, self.learner.optimizers(), overrides)
         torch.set_rng_state(data["rng"]["torch"])
         for name, state in data["rng"]["learner"].items():
             self.learner.generators[name].set_state(state)
@@ -145,28 +193,53 @@ class Trainer:
             self.log.warning("resuming with fresh episodes: the checkpoint holds no env snapshots for "
                              f"{self.cfg.num_envs} envs, so the run continues but not bit-for-bit")
         c = data["counters"]
-        self.counters = Counters(env_steps=c["env_steps"], updates=c["updates"], episodes=c["episodes"])
+        self.counters = Counters(env_steps=c["env_steps"], updates=c["updates"], episodes=c["episodes"],
+                                 worker_restarts=int(c.get("worker_restarts", 0)))
 
     def save(self, tag: int | str, with_envs: bool = True) -> Path:
-        path = save_checkpoint(self.payload(with_envs), checkpoint_path(self.paths.models, tag))
+        """Write this run's checkpoint `tag` and point models/<name> at it. Raises CheckpointWriteError
+        (one line; the previous file stays intact) when the disk refuses it."""
+        try:
+            payload = self.payload(with_envs)
+        except EnvWorkerError:
+            # A worker died between rollouts: keep the learning now; the next collect() restarts the envs.
+            payload = self.payload(with_envs=False)
+        path = save_checkpoint(payload, checkpoint_path(self.run_dir, tag))
+        if publish_latest(path, self.paths.models) is None:
+            self.log.warning(f"{self.paths.models / path.name} is a file from an older run and is left as it is: "
+                             f"this run's checkpoint is {path}")
         self.log.info(f"checkpoint saved to {path}", path=str(path), env_steps=self.counters.env_steps)
         return path
 
+    def _save_periodic(self) -> None:
+        try:
+            self.save(self.counters.env_steps)
+        except CheckpointWriteError as exc:
+            self.log.warning(f"{exc}: training goes on, the previous checkpoint is intact")
+
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: StopSignal | None = None) -> Counters:
+        """Train to total_env_steps or until `stop` fires. Raises EnvWorkerError when the envs failed
+        more than max_worker_restarts times in a row, CheckpointWriteError when the final save failed."""
         cfg, c = self.cfg, self.counters
         batch = cfg.num_envs * cfg.rollout_length
-        bar = ProgressBar(cfg.total_env_steps)
         owned = stop is None
         stop = stop or StopSignal().install()
+        stopping = lambda: stop.name is not None  # noqa: E731
+        self.learner.stop_requested = stopping
+        bar = progress_bar(cfg.total_env_steps, c.env_steps)
         try:
-            while c.env_steps < cfg.total_env_steps and stop.name is None:
+            while c.env_steps < cfg.total_env_steps and not stopping():
                 t0 = time.perf_counter()
-                ro = self.collector.collect()
+                # Throttled by log_interval: a per-update line for every update is noise in long runs.
+                chatty = (c.updates + 1) % cfg.log_interval == 0
+                ro = collect_with_restarts(self.collector.collect, self._restart_envs, cfg.max_worker_restarts,
+                                           stopping)
                 n = ro.buffer.size * cfg.num_envs
-                self.log.info(f"collected {n} samples, policy version {ro.policy_version}",
-                              samples=n, policy_version=ro.policy_version)
-                self.log.debug("env contributions", per_env=ro.env_steps_per_env.tolist())
+                if chatty:
+                    self.log.info(f"collected {n} samples, policy version {ro.policy_version}",
+                                  samples=n, policy_version=ro.policy_version)
+                    self.log.debug("env contributions", per_env=ro.env_steps_per_env.tolist())
                 t1 = time.perf_counter()
                 lr_scale = self.learner.set_learning_rate(c.env_steps)
                 stats = self.learner.update(ro)
@@ -176,19 +249,21 @@ class Trainer:
                 c.updates += 1
                 c.episodes += len(ro.episodes)
                 version = int(self.agent.policy_version)
-                self.log.info(f"policy version -> {version}, sample counter reset", policy_version=version)
+                if chatty:
+                    self.log.info(f"policy version -> {version}, sample counter reset", policy_version=version)
                 stats.update(self._round_stats(ro, n, version, update_s, time.perf_counter() - t0))
                 self.sink.write(stats, c.env_steps)
-                if c.updates % cfg.log_interval == 0:
+                if chatty:
                     pct = 100.0 * c.env_steps / cfg.total_env_steps
                     self.log.info(f"{c.env_steps}/{cfg.total_env_steps} ({pct:.1f}%), updates {c.updates}, "
                                   f"episodes {c.episodes}, SPS {stats['Perf/SPS']:.0f}", env_steps=c.env_steps)
-                bar.update(c.env_steps, stats["Perf/SPS"])
+                bar.update(n)
+                bar.set_postfix_str(f"{stats['Perf/SPS']:,.0f} SPS", refresh=False)
                 if c.env_steps // cfg.save_interval > (c.env_steps - batch) // cfg.save_interval:
-                    self.save(c.env_steps)
+                    self._save_periodic()
                 if cfg.eval_interval and c.env_steps // cfg.eval_interval > (c.env_steps - batch) // cfg.eval_interval:
                     self.evaluate()
-            if stop.name is not None:
+            if stopping():
                 self.log.warning(f"{stop.name} received: saving the final checkpoint and stopping")
             self.save("final")
         except EnvWorkerError:
@@ -206,6 +281,9 @@ class Trainer:
         per_env = ro.env_steps_per_env
         stats = {
             "Sync/PolicyVersion": version,
+            "Sync/RolloutPolicyVersion": ro.policy_version,  # the version every sample was collected under
+            "Sync/RolloutVersionCount": len(np.unique(ro.versions)),  # 1: no sample crosses a version
+            "Sync/WorkerRestarts": self.counters.worker_restarts,  # cumulative over the run
             "Buffer/SamplesCollected": n,
             "Sync/EnvContribution/Min": int(per_env.min()),
             "Sync/EnvContribution/Max": int(per_env.max()),

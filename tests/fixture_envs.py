@@ -24,11 +24,14 @@ class FaultyEnv(ParallelEnv):
         episode_length: int = 5,
         length_by_seed: bool = False,
         render_mode: str | None = None,
+        reset_crash_at: int | None = None,
     ):
         self.render_mode = render_mode
         self.possible_agents = ["a_0", "a_1"]
         self.agents = list(self.possible_agents)
         self.crash_at, self.hang_at = crash_at, hang_at
+        self.reset_crash_at = reset_crash_at  # raise in the n-th reset from the seeded one (n > 1: an auto-reset)
+        self.resets = 0
         self.target_seed = target_seed
         self.episode_length = episode_length
         self.length_by_seed = length_by_seed  # episodes last 2 + first_seed % 4 steps
@@ -55,6 +58,9 @@ class FaultyEnv(ParallelEnv):
     def reset(self, seed=None, options=None):
         if seed is not None and self.first_seed is None:
             self.first_seed = seed
+        self.resets += self.first_seed is not None  # counted from the seeded reset: the adapter's probe is not one
+        if (self.target_seed is None or self.first_seed == self.target_seed) and self.resets == self.reset_crash_at:
+            raise RuntimeError(f"fixture env crashed in reset {self.resets}")
         self.agents = list(self.possible_agents)
         self.t = 0
         return self._obs(), {a: {} for a in self.agents}
@@ -95,3 +101,8 @@ def make_faulty(**kwargs) -> FaultyEnv:
 def make_unbuildable(**kwargs) -> FaultyEnv:
     """A factory that fails the way a broken simulator install would."""
     raise RuntimeError("simulator library missing: libfake.so")
+
+
+def make_not_an_env(**kwargs) -> dict:
+    """A factory that returns something that is not a PettingZoo env."""
+    return {"agents": ["a_0"]}

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from hmasd.config import ConfigError, config_from_dict, load_config, upgrade_checkpoint_config
+from hmasd.config import (Config, ConfigError, config_from_dict, config_warnings, dump_config, load_config, read_yaml,
+                          upgrade_checkpoint_config)
 
 
 def test_default_config_resolves_to_the_sync_defaults():
@@ -63,6 +64,21 @@ def test_overrides_reach_nested_keys_and_parse_yaml_values():
     (["total_env_steps"], "--set expects KEY=VALUE"),
     (["ppo.lr_high=0"], "ppo.lr_high (0.0) must be positive"),
     (["model.input_norm=batch"], "model.input_norm 'batch' is unknown: use one of layer, none, running"),
+    (["ppo.weight_decay=-0.1"], "ppo.weight_decay (-0.1) must be >= 0"),
+    (["ppo.value_coef=-1"], "ppo.value_coef (-1.0) must be >= 0"),
+    (["hmasd.high_entropy_coef=-0.01"], "hmasd.high_entropy_coef (-0.01) must be >= 0"),
+    (["hmasd.low_entropy_coef=-0.01"], "hmasd.low_entropy_coef (-0.01) must be >= 0"),
+    (["hmasd.extrinsic_coef=-1"], "hmasd.extrinsic_coef (-1.0) must be >= 0"),
+    (["hmasd.team_discriminator_coef=-1"], "hmasd.team_discriminator_coef (-1.0) must be >= 0"),
+    (["hmasd.agent_discriminator_coef=-1"], "hmasd.agent_discriminator_coef (-1.0) must be >= 0"),
+    (["hmasd.n_team_skills=100000"], "hmasd.n_team_skills (100000) is above the bound of 1024 skills"),
+    (["hmasd.n_agent_skills=1025"], "hmasd.n_agent_skills (1025) is above the bound of 1024 skills"),
+    # 32 envs x 32 steps: 4 chunks of 8 per env -> 128 discoverer chunks, 2 segments per env -> 64 coordinator ones
+    (["ppo.num_minibatches=65"], "ppo.num_minibatches (65) is larger than the 64 coordinator segments"),
+    (["max_worker_restarts=-1"], "max_worker_restarts (-1) must be >= 0"),
+    (["run_name=../../x"], "run_name '../../x' must be one folder name"),
+    (["run_name=a/b"], "run_name 'a/b' must be one folder name"),
+    (["run_name=.."], "run_name '..' must be one folder name"),
 ])
 def test_bad_values_give_one_line_naming_the_problem(overrides, fragment):
     with pytest.raises(ConfigError) as info:
@@ -78,6 +94,55 @@ def test_missing_file_and_bad_yaml_are_config_errors(tmp_path):
     bad.write_text("algo: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_the_bounds_themselves_are_accepted():
+    cfg = load_config("configs/smoke.yaml", ["hmasd.n_team_skills=1024", "ppo.num_minibatches=8",
+                                             "run_name=run-1.b_c+d", "ppo.weight_decay=0"])
+    assert cfg.hmasd.n_team_skills == 1024 and cfg.run_name == "run-1.b_c+d"
+
+
+def test_default_yaml_is_the_schema_defaults():
+    """One source of defaults: the fully commented default config runs exactly what an empty config runs,
+    and names every key of the schema."""
+    assert load_config("configs/default.yaml") == load_config(None)
+
+    def keys(data, prefix=""):
+        out = set()
+        for key, value in data.items():
+            out.add(prefix + key)
+            if isinstance(value, dict) and key != "kwargs":
+                out |= keys(value, f"{prefix}{key}.")
+        return out
+
+    assert keys(read_yaml("configs/default.yaml")) == keys(Config().to_dict())
+
+
+def test_duplicate_keys_and_an_empty_file_are_config_errors(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("seed: 1\nppo:\n  lr: 1.0e-4\n  lr: 3.0e-4\n")
+    with pytest.raises(ConfigError, match=r"key 'lr' is given twice \(lines 3 and 4\): keep one"):
+        load_config(twice)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing but a comment\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(empty)
+
+
+def test_settings_that_run_but_not_as_meant_are_warned_about():
+    assert config_warnings(load_config("configs/default.yaml")) == []
+    notes = config_warnings(load_config("configs/smoke.yaml", ["rollout_length=12", "hmasd.skill_interval=4",
+                                                               "ppo.data_chunk_length=8", "total_env_steps=10"]))
+    assert len(notes) == 2
+    assert "ppo.data_chunk_length (8) does not divide rollout_length (12): chunks of 6 steps are used" in notes[0]
+    assert "total_env_steps (10) is below one batch (48 env steps)" in notes[1]
+
+
+def test_the_saved_config_holds_resolved_values(tmp_path):
+    dump_config(load_config("configs/default.yaml"), tmp_path / "run.config.yaml")
+    saved = read_yaml(tmp_path / "run.config.yaml")
+    assert saved["batch_size"] == 1024 and saved["rollout_length"] == 32
+    assert config_from_dict(saved) == load_config("configs/default.yaml")
 
 
 def test_mappo_ignores_the_skill_interval_constraint():

@@ -1,6 +1,7 @@
 """start_sync_training.sh: TensorBoard answers on its port while training runs, and is gone after."""
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -57,6 +58,23 @@ def test_launcher_serves_tensorboard_and_stops_it_on_ctrl_c(tmp_path):
     time.sleep(0.5)
     assert not _alive(pid) and not _answers(port)
     assert (tmp_path / "models" / "hmasd_sync_enhanced_final.pth").is_file()  # Ctrl-C saved the final checkpoint
+    assert "SIGINT received" in err and "SIGTERM" not in err  # the trainer names the signal that came
+
+
+def test_launcher_takes_relative_paths_from_the_caller_and_passes_eval_options(tmp_path):
+    (tmp_path / "cfg.yaml").write_text((ROOT / "configs" / "smoke.yaml").read_text())
+    proc = subprocess.run([LAUNCHER, "--config", "cfg.yaml", "--output-dir", "out", "--no-tensorboard",
+                           "--set", "total_env_steps=64", "--set", "eval_interval=0"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    final = tmp_path / "out" / "models" / "hmasd_sync_enhanced_final.pth"
+    assert final.is_file()
+    proc = subprocess.run([LAUNCHER, "--eval-only", "--model-path", "out/models/hmasd_sync_enhanced_final.pth",
+                           "--episodes", "2", "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["episodes"] == 2
+    proc = subprocess.run([LAUNCHER, "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "--json only applies to evaluation" in proc.stderr
 
 
 def test_launcher_takes_the_next_port_when_the_first_is_busy(tmp_path):
@@ -79,7 +97,7 @@ def test_launcher_rejects_unknown_flags_and_eval_only_without_model():
     for args, fragment in [(["--bogus"], "unknown option '--bogus'"),
                            (["--eval-only"], "--eval-only needs --model-path"),
                            (["--port", "http"], "is not a port number"),
-                           (["--config", "nope.yaml"], "config file 'nope.yaml' not found")]:
+                           (["--config", "nope.yaml"], "nope.yaml' not found")]:
         proc = subprocess.run([LAUNCHER, *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

@@ -49,7 +49,7 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
     assert set(data) >= {"config", "env", "counters", "agent", "optimizers", "rng", "collector", "envs"}
     assert set(data["optimizers"]) == {"discoverer", "coordinator", "discriminator"}
     assert data["counters"] == {"env_steps": 64, "updates": 1, "episodes": data["counters"]["episodes"],
-                                "policy_version": 1}
+                                "worker_restarts": 0, "policy_version": 1}
     assert "low_value_norm.running_mean" in data["agent"] and "high_value_norm.running_mean" in data["agent"]
     assert data["config"]["env"]["id"] == "simple_spread_v3" and len(data["envs"]) == 4
     assert not list((tmp_path / "models").glob("*.tmp"))
@@ -75,8 +75,9 @@ def test_sigint_then_resume_then_evaluate_with_json_and_gif(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + signal.SIGINT, err  # a stopped run is told from a finished one
     assert "SIGINT received" in err
+    first_final = _ckpt(tmp_path, "final").resolve()  # the link's target: this run's own file
     final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
     stopped_at = final["counters"]["env_steps"]
     assert 256 <= stopped_at < 1_000_000
@@ -86,6 +87,9 @@ def test_sigint_then_resume_then_evaluate_with_json_and_gif(tmp_path):
             "--set", f"total_env_steps={target}", cwd=tmp_path, check=True)
     resumed = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
     assert resumed["counters"]["env_steps"] == target
+    # The resume wrote its own folder: the stopped run's final checkpoint is still there, unchanged.
+    assert _ckpt(tmp_path, "final").resolve().parent != first_final.parent
+    assert torch.load(first_final, weights_only=True)["counters"]["env_steps"] == stopped_at
     assert resumed["counters"]["updates"] == final["counters"]["updates"] + 2
 
     # TensorBoard curve carries on: one run dir, strictly increasing steps, no duplicates.
@@ -142,11 +146,37 @@ def test_bad_checkpoints_give_one_clear_line(tmp_path, good_checkpoint, tool):
     truncated = tmp_path / "truncated.pth"
     data = good_checkpoint.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
-    cases = [(missing, "not found"), (corrupt, "corrupt or truncated"), (truncated, "corrupt or truncated")]
+    edited = tmp_path / "edited.pth"  # a hand-edited file: valid, but a key the run needs is gone
+    data = torch.load(good_checkpoint, weights_only=True)
+    del data["counters"]["episodes"]
+    torch.save(data, edited)
+    cases = [(missing, "not found"), (corrupt, "corrupt or truncated"), (truncated, "corrupt or truncated"),
+             (edited, "lacks 'counters/episodes'")]
     for path, fragment in cases:
         proc = run_cli(tool, "--model-path", str(path), cwd=tmp_path)
         _one_line_error(proc, tool, fragment)
+        # our own words, whole: not torch's weights_only advice, not cut mid-word
+        assert "weights_only" not in proc.stderr and proc.stderr.rstrip().endswith("from models/")
     assert not (tmp_path / "models").exists()
+
+
+def test_weights_that_do_not_fit_name_the_misfit_and_blame_set_only_when_given(tmp_path, good_checkpoint):
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(Path(SMOKE).read_text() + "model:\n  hidden: 32\n")
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--config", str(wide),
+                   "--set", "total_env_steps=1000", "--output-dir", str(tmp_path), cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "size mismatch for")
+    assert "--set" not in proc.stderr and "leave --config out" in proc.stderr
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--set", "model.hidden=32",
+                   "--set", "total_env_steps=1000", "--output-dir", str(tmp_path), cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "size mismatch for")
+    assert "drop the --set overrides that change the networks (model.hidden=32)" in proc.stderr and "model.hidden=32" in proc.stderr
+
+
+def test_a_finished_run_says_how_to_extend_it(tmp_path, good_checkpoint):
+    proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--output-dir", str(tmp_path), cwd=tmp_path)
+    _one_line_error(proc, "hmasd-train", "finished run (64 of 64 env steps)")
+    assert "--set total_env_steps=128" in proc.stderr
 
 
 def test_checkpoint_from_another_env_or_agent_count_is_refused(tmp_path, good_checkpoint):
@@ -155,7 +185,7 @@ def test_checkpoint_from_another_env_or_agent_count_is_refused(tmp_path, good_ch
     proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--set", "env.kwargs={N: 4}", cwd=tmp_path)
     _one_line_error(proc, "hmasd-eval", "trained with 3 agents")
     proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--set", "env.kwargs={N: 2}",
-                   "--output-dir", str(tmp_path), cwd=tmp_path)
+                   "--set", "total_env_steps=1000", "--output-dir", str(tmp_path), cwd=tmp_path)
     _one_line_error(proc, "hmasd-train", "trained with 3 agents")
     assert not list((tmp_path / "models").glob("*.pth")) if (tmp_path / "models").exists() else True
 
@@ -183,10 +213,35 @@ def test_sigterm_to_the_whole_process_group_still_saves_a_complete_checkpoint(tm
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + signal.SIGTERM, err
     assert "SIGTERM received" in err
     final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
     assert final["envs"] is not None and len(final["envs"]) == 4
+
+
+def _stopped_run(tmp_path, sig, ready, what, *sets):
+    """Start a long smoke run, wait until `ready()`, send `sig`; returns (exit status, stderr)."""
+    proc = subprocess.Popen(
+        [str(BIN / "hmasd-train"), "--config", SMOKE, "--output-dir", str(tmp_path), "--set", "total_env_steps=1000000",
+         "--set", "eval_interval=0", *sets], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(ready, 120, what)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+def test_sighup_saves_the_final_checkpoint_and_exits_129(tmp_path):
+    # The terminal closed: what was learned since the last periodic checkpoint must not be lost.
+    log = tmp_path / "logs" / "hup.jsonl"
+    code, err = _stopped_run(tmp_path, signal.SIGHUP, lambda: log.exists() and "updates 2," in log.read_text(),
+                             "two updates", "--set", "save_interval=1000000", "--set", "run_name=hup")
+    assert code == 128 + signal.SIGHUP, err
+    assert "SIGHUP received" in err
+    assert torch.load(_ckpt(tmp_path, "final"), weights_only=True)["counters"]["updates"] >= 2
 
 
 def test_resume_with_another_env_count_continues_with_fresh_episodes(tmp_path, good_checkpoint):
@@ -199,7 +254,8 @@ def test_resume_with_another_env_count_continues_with_fresh_episodes(tmp_path, g
 
 def test_resume_with_a_different_model_shape_is_one_line(tmp_path, good_checkpoint):
     proc = run_cli("hmasd-train", "--model-path", str(good_checkpoint), "--output-dir", str(tmp_path),
-                   "--set", "model.hidden=32", "--set", "model.coordinator_heads=4", cwd=tmp_path)
+                   "--set", "model.hidden=32", "--set", "model.coordinator_heads=4", "--set", "total_env_steps=1000",
+                   cwd=tmp_path)
     _one_line_error(proc, "hmasd-train", "does not fit this config")
 
 
@@ -221,3 +277,13 @@ def test_eval_skills_replace_the_coordinator_and_bad_ones_are_one_line(tmp_path,
                           ("a,b,c,d", "expected coordinator"), ("0,0,0,7", "each z in 0..")]:
         proc = run_cli("hmasd-eval", "--model-path", str(good_checkpoint), "--skills", bad, cwd=tmp_path)
         _one_line_error(proc, "hmasd-eval", fragment)
+
+
+def test_a_stop_during_a_long_update_is_honoured_between_epochs(tmp_path):
+    # 100000 epochs would take hours: the run can only end soon if the learner checks the stop flag.
+    log = tmp_path / "logs" / "long.jsonl"
+    code, err = _stopped_run(tmp_path, signal.SIGINT, lambda: log.exists() and "collected 64 samples" in log.read_text(),
+                             "the first rollout", "--set", "ppo.epochs=100000", "--set", "run_name=long")
+    assert code == 128 + signal.SIGINT, err
+    final = torch.load(_ckpt(tmp_path, "final"), weights_only=True)
+    assert final["counters"]["updates"] == 1  # the shortened update counts as done
