@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import re
 from typing import Any, Callable
 
 from pettingzoo.utils.conversions import aec_to_parallel
@@ -49,6 +51,8 @@ def _import_factory(env_id: str) -> Factory:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise EnvError(f"env id '{env_id}': cannot import module '{module_name}' ({err})") from err
+    except Exception as err:  # the module itself raises while it is imported
+        raise EnvError(f"env id '{env_id}': importing module '{module_name}' raised {_first_line(err)}") from err
     factory: Any = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
@@ -75,33 +79,103 @@ def validate_env_id(env_id: str) -> None:
     _resolve(env_id)
 
 
-def make_env(env_id: str, **kwargs: Any) -> ArrayEnv:
+def _keyword_names(func: Any) -> list[str] | None:
+    """The keyword arguments `func` names (plus "**kwargs" if it takes any), or None if unreadable."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names + (["**kwargs"] if any(p.kind is p.VAR_KEYWORD for p in params) else [])
+
+
+def _callee(func: Any, name: str, depth: int = 3) -> Any:
+    """The callable called `name` that `func` passes its **kwargs on to, looked up where `func` can see
+    it: its module and the functions it closes over (PettingZoo's parallel_wrapper_fn -> env -> raw_env)."""
+    if depth == 0 or not hasattr(func, "__globals__"):
+        return None
+    found = func.__globals__.get(name)
+    if callable(found):
+        return found
+    for cell in getattr(func, "__closure__", None) or ():
+        inner = getattr(cell, "cell_contents", None)
+        if not callable(inner):
+            continue
+        if getattr(inner, "__name__", None) == name:
+            return inner
+        deeper = _callee(inner, name, depth - 1)
+        if deeper is not None:
+            return deeper
+    return None
+
+
+def _accepted(factory: Factory, err: BaseException | None = None) -> str:
+    """'; it accepts: a, b' for an error message ("" if the arguments cannot be read).
+
+    A factory that only forwards **kwargs says nothing; then the callee named by the TypeError
+    ("raw_env.__init__() got an unexpected keyword argument") is looked up and read instead."""
+    names = _keyword_names(factory)
+    if names == ["**kwargs"] and err is not None:
+        match = re.match(r"(\w+)(?:\.__init__)?\(\) got an unexpected keyword", str(err))
+        inner = _callee(factory, match.group(1)) if match else None
+        names = _keyword_names(inner) if inner is not None else names
+    if names is None:
+        return ""
+    return f"; it accepts: {', '.join(names) if names else 'no arguments'}"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _build(env_id: str, factory: Factory, kwargs: dict[str, Any]) -> Any:
+    """factory(**kwargs), with every way it can fail turned into one EnvError naming the env."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as err:
+        raise EnvError(f"env '{env_id}': the factory rejected arguments {kwargs} ({err}){_accepted(factory)}") from None
+    except ValueError:
+        pass  # no readable signature (a builtin): let the call decide
+    try:
+        return factory(**kwargs)
+    except EnvError:
+        raise
+    except ImportError as err:
+        # A registered factory imports its env package lazily; a missing simulator shows here.
+        missing = getattr(err, "name", None)
+        hint = f"install it (pip install {missing.split('.')[0]})" if missing else "install the env's package"
+        raise EnvError(f"env '{env_id}': building it failed to import a module ({_first_line(err)}); {hint}") from err
+    except (TypeError, ValueError, AssertionError) as err:
+        # Mostly a misspelt or out-of-range kwarg; one line instead of a deep traceback.
+        raise EnvError(
+            f"env '{env_id}': the factory rejected arguments {kwargs}: {_first_line(err)}{_accepted(factory, err)}"
+        ) from err
+    except Exception as err:
+        raise EnvError(f"env '{env_id}': the factory raised {_first_line(err)}") from err
+
+
+def make_env(env_id: str, mask_in_obs: bool = False, **kwargs: Any) -> ArrayEnv:
     """Build the env named by `env_id` with the registered defaults overridden by `kwargs`.
 
+    An AEC env is converted with `aec_to_parallel`. `mask_in_obs` also feeds a Dict observation's
+    "action_mask" entry to the networks (config env.action_mask_in_obs).
     Raises EnvError for an unknown id, a bad import string, arguments the factory rejects, a
-    factory that does not return a PettingZoo env, or an env the adapter cannot handle.
+    factory that raises or does not return a PettingZoo env, or an env the adapter cannot handle.
     """
     validate_env_id(env_id)
     factory, defaults = _resolve(env_id)
-    merged = {**defaults, **kwargs}
-    try:
-        env = factory(**merged)
-    except EnvError:
-        raise
-    except (TypeError, ValueError, AssertionError) as err:
-        # Mostly a misspelt or out-of-range kwarg; one line instead of a deep traceback.
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise EnvError(f"env '{env_id}': the factory rejected arguments {merged}: {detail}") from err
+    env = _build(env_id, factory, {**defaults, **kwargs})
     if isinstance(env, AECEnv):
         env = aec_to_parallel(env)
     elif not isinstance(env, ParallelEnv) and not all(
         hasattr(env, name) for name in ("possible_agents", "reset", "step", "action_space")
     ):
         raise EnvError(
-            f"env '{env_id}': the factory returned {type(env).__name__}, not a PettingZoo "
-            "ParallelEnv or AECEnv"
+            f"env '{env_id}': the factory returned {type(env).__name__}, not a PettingZoo ParallelEnv; "
+            "return a ParallelEnv, or an AECEnv (converted here; pettingzoo.utils.conversions.aec_to_parallel)"
         )
-    return ArrayEnv(env, env_id)
+    return ArrayEnv(env, env_id, mask_in_obs=mask_in_obs)
 
 
 # ----------------------------------------------------------------------- built-in ids

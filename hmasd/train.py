@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError) as exc:
         return _error(str(exc))
 
-    from hmasd.logger import configure_logging, get_logger
+    from hmasd_envs import EnvError
+
+    from hmasd.logger import configure_logging, get_logger, log_traceback
     from hmasd.orchestrator import EnvWorkerError
     from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
@@ -79,14 +81,21 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path)
     except CheckpointError as exc:
         return _error(str(exc))
-    except EnvWorkerError as exc:
-        return _error(f"environment failed to start: {exc}")
+    except (EnvError, EnvWorkerError) as exc:
+        # One line on the console; the worker's traceback goes to the log file (and to the console at DEBUG).
+        tb = getattr(exc, "worker_traceback", None)
+        log_traceback("environment failed to start", tb, env=cfg.env.id)
+        where = f" (traceback in {paths.jsonl})" if tb else ""
+        if isinstance(exc, EnvError):
+            return _error(f"{exc}{where}")
+        return _error(f"env '{cfg.env.id}' failed to start: {exc.summary}{where}")
     log.info("training started", run=cfg.run_name, algo=cfg.algo, env=cfg.env.id,
              resumed_from=args.model_path, env_steps=trainer.counters.env_steps, tf_logs=str(paths.tf_logs))
     try:
         counters = trainer.run(stop)
     except EnvWorkerError as exc:
-        log.error("environment worker failed", error=str(exc))
+        log.error("environment worker failed", error=exc.summary)
+        log_traceback("environment worker failed", exc.worker_traceback, env=cfg.env.id)
         return 1
     log.info("training finished", env_steps=counters.env_steps, updates=counters.updates,
              episodes=counters.episodes)
