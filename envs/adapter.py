@@ -168,6 +168,7 @@ class ArrayEnv:
         self._sizes = np.asarray(act.sizes)
         self._present: list[str] = []  # agents that act on the next step
         self._mask: np.ndarray | None = None  # bool [A, M] for the current observation, if masked
+        self._last_state = np.zeros(state_dim, np.float32)  # the last env.state() read
         self._needs_reset = True
         self._ep_return = 0.0
         self._ep_length = 0
@@ -218,7 +219,8 @@ class ArrayEnv:
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         if self._state_from_env:
-            return np.asarray(self._env.state(), dtype=np.float32).reshape(-1)
+            self._last_state = np.asarray(self._env.state(), dtype=np.float32).reshape(-1)
+            return self._last_state.copy()
         return obs.reshape(-1).copy()  # [A, O] -> [A*O]
 
     # ------------------------------------------------------------------------------ masks
@@ -362,7 +364,13 @@ class ArrayEnv:
 
         # Episode end: every agent is done or gone. The final obs covers the agents that acted.
         final_obs = self._encode(obs, acting)
-        final_state = self._state(final_obs)
+        try:
+            final_state = self._state(final_obs)
+        except Exception:
+            # Some envs tear their bodies down at a termination, and state() then fails (multiwalker:
+            # 'NoneType' object has no attribute 'position'). The last state read stands in: a
+            # terminated step bootstraps nothing, and only the team discriminator reads it.
+            final_state = self._last_state.copy()
         terminated = all(bool(terms.get(a, False)) for a in acting)
         episode = self._episode_stats(infos)
         new_obs, new_state, alive = self.reset()

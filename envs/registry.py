@@ -167,7 +167,15 @@ def make_env(env_id: str, mask_in_obs: bool = False, **kwargs: Any) -> ArrayEnv:
     factory, defaults = _resolve(env_id)
     env = _build(env_id, factory, {**defaults, **kwargs})
     if isinstance(env, AECEnv):
-        env = aec_to_parallel(env)
+        try:
+            env = aec_to_parallel(env)
+        except AssertionError:
+            # PettingZoo refuses envs that update between the agents' turns (metadata is_parallelizable).
+            raise EnvError(
+                f"env '{env_id}' is a turn-based AEC env that PettingZoo cannot convert to a ParallelEnv "
+                "(aec_to_parallel needs metadata is_parallelizable); HMASD acts for all agents at once: "
+                "return a ParallelEnv"
+            ) from None
     elif not isinstance(env, ParallelEnv) and not all(
         hasattr(env, name) for name in ("possible_agents", "reset", "step", "action_space")
     ):
