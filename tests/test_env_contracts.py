@@ -75,6 +75,7 @@ def test_env_that_cannot_be_snapshotted_is_checkpointed_without_envs_and_resumes
     ("fixture_envs:make_faulty", "{crash_at_reset: 2}", ["failed to start", "during reset",
                                                          "fixture env crashed in reset 2"]),
     ("fixture_envs:make_not_an_env", "{}", ["returned dict, not a PettingZoo ParallelEnv", "aec_to_parallel"]),
+    ("pettingzoo.classic.tictactoe_v3:env", "{}", ["turn-based AEC env", "return a ParallelEnv"]),
 ])
 def test_env_start_up_failures_are_one_line_and_exit_2(tmp_path, env_id, kwargs, fragments):
     proc = train(tmp_path, env_id, kwargs, check=False)
