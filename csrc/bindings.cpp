@@ -87,8 +87,15 @@ void add_step(RolloutBuffer& b, const py::object& obs, const py::object& state,
               const py::object& bootstrap_values, const py::object& alive,
               const py::object& team_skill, const py::object& agent_skill,
               const py::object& assign, const py::object& hl_log_probs,
-              const py::object& hl_values, const py::object& hl_bootstrap_values) {
+              const py::object& hl_values, const py::object& hl_bootstrap_values,
+              const py::object& action_mask) {
   const auto& s = b.shape();
+  const std::uint8_t* mask = nullptr;
+  if (s.mask_dim > 0) {
+    mask = checked<std::uint8_t>(action_mask, "action_mask", {s.E, s.A, s.mask_dim}, "[E, A, M]");
+  } else if (!action_mask.is_none()) {
+    throw py::value_error("action_mask given, but this buffer stores no masks (mask_dim=0)");
+  }
   const Shape e{s.E}, ea{s.E, s.A}, eh{s.E, s.A + 1};
   hmasd::StepInputs in{
       checked<float>(obs, "obs", {s.E, s.A, s.obs_dim}, "[E, A, O]"),
@@ -107,6 +114,7 @@ void add_step(RolloutBuffer& b, const py::object& obs, const py::object& state,
       checked<float>(hl_log_probs, "hl_log_probs", eh, "[E, A+1]"),
       checked<float>(hl_values, "hl_values", eh, "[E, A+1]"),
       checked<float>(hl_bootstrap_values, "hl_bootstrap_values", eh, "[E, A+1]"),
+      mask,
   };
   py::gil_scoped_release release;
   b.add(in);
@@ -167,6 +175,7 @@ Shape heads(const hmasd::BufferShape& s) { return {s.A + 1}; }
 Shape obs_dims(const hmasd::BufferShape& s) { return {s.A, s.obs_dim}; }
 Shape state_dims(const hmasd::BufferShape& s) { return {s.state_dim}; }
 Shape action_dims(const hmasd::BufferShape& s) { return {s.A, s.action_dim}; }
+Shape mask_dims(const hmasd::BufferShape& s) { return {s.A, s.mask_dim}; }
 
 }  // namespace
 
@@ -222,16 +231,17 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<RolloutBuffer> cls(m, "RolloutBuffer");
   cls.def(py::init([](std::int64_t T, std::int64_t E, std::int64_t A, std::int64_t obs_dim,
-                      std::int64_t state_dim, std::int64_t action_dim) {
-            return new RolloutBuffer({T, E, A, obs_dim, state_dim, action_dim});
+                      std::int64_t state_dim, std::int64_t action_dim, std::int64_t mask_dim) {
+            return new RolloutBuffer({T, E, A, obs_dim, state_dim, action_dim, mask_dim});
           }),
           py::arg("T"), py::arg("E"), py::arg("A"), py::arg("obs_dim"), py::arg("state_dim"),
-          py::arg("action_dim"))
+          py::arg("action_dim"), py::arg("mask_dim") = 0)
       .def("add", &add_step, py::kw_only(), py::arg("obs"), py::arg("state"), py::arg("actions"),
            py::arg("log_probs"), py::arg("values"), py::arg("reward"), py::arg("terminated"),
            py::arg("truncated"), py::arg("bootstrap_values"), py::arg("alive"),
            py::arg("team_skill"), py::arg("agent_skill"), py::arg("assign"),
            py::arg("hl_log_probs"), py::arg("hl_values"), py::arg("hl_bootstrap_values"),
+           py::arg("action_mask") = py::none(),
            "Store step t = size of every env and advance size.")
       .def("finalize", &finalize, py::kw_only(), py::arg("log_q_team"), py::arg("log_q_agent"),
            py::arg("last_values"), py::arg("last_hl_values"), py::arg("gamma"),
@@ -249,6 +259,7 @@ PYBIND11_MODULE(_core, m) {
                              [](const RolloutBuffer& b) { return b.shape().state_dim; })
       .def_property_readonly("action_dim",
                              [](const RolloutBuffer& b) { return b.shape().action_dim; })
+      .def_property_readonly("mask_dim", [](const RolloutBuffer& b) { return b.shape().mask_dim; })
       .def("__repr__", [](const RolloutBuffer& b) {
         const auto& s = b.shape();
         return "RolloutBuffer(T=" + std::to_string(s.T) + ", E=" + std::to_string(s.E) +
@@ -274,6 +285,7 @@ PYBIND11_MODULE(_core, m) {
   stored<float>(cls, "hl_log_probs", &RolloutBuffer::hl_log_probs, heads);
   stored<float>(cls, "hl_values", &RolloutBuffer::hl_values, heads);
   stored<float>(cls, "hl_bootstrap_values", &RolloutBuffer::hl_bootstrap_values, heads);
+  stored<std::uint8_t>(cls, "action_mask", &RolloutBuffer::action_mask, mask_dims);
 
   output<float>(cls, "rewards", &RolloutBuffer::rewards, agents);
   output<float>(cls, "advantages", &RolloutBuffer::advantages, agents);

@@ -29,6 +29,10 @@ RolloutBuffer::RolloutBuffer(const BufferShape& shape) : shape_(shape) {
                                   std::to_string(value));
     }
   }
+  if (shape.mask_dim < 0) {
+    throw std::invalid_argument("mask_dim must be 0 or positive, got " +
+                                std::to_string(shape.mask_dim));
+  }
   const auto TE = static_cast<std::size_t>(shape.T * shape.E);
   const auto TEA = TE * static_cast<std::size_t>(shape.A);
   const auto TEH = TE * static_cast<std::size_t>(shape.A + 1);
@@ -48,6 +52,7 @@ RolloutBuffer::RolloutBuffer(const BufferShape& shape) : shape_(shape) {
   hl_log_probs_.resize(TEH);
   hl_values_.resize(TEH);
   hl_bootstrap_values_.resize(TEH);
+  action_mask_.resize(TEA * static_cast<std::size_t>(shape.mask_dim));
 
   rewards_.resize(TEA);
   advantages_.resize(TEA);
@@ -86,6 +91,7 @@ void RolloutBuffer::add(const StepInputs& s) {
   copy_step(hl_log_probs_, s.hl_log_probs, t, EH);
   copy_step(hl_values_, s.hl_values, t, EH);
   copy_step(hl_bootstrap_values_, s.hl_bootstrap_values, t, EH);
+  if (shape_.mask_dim > 0) copy_step(action_mask_, s.action_mask, t, EA * shape_.mask_dim);
   ++size_;
   finalized_ = false;
 }

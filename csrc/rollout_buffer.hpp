@@ -20,6 +20,7 @@ struct BufferShape {
   std::int64_t obs_dim;     // O
   std::int64_t state_dim;   // S
   std::int64_t action_dim;  // D (1 for discrete actions)
+  std::int64_t mask_dim = 0;  // M: width of the stored action masks; 0 = actions are not masked
 };
 
 // One step of all envs; every pointer is C-contiguous with the shape in the comment.
@@ -40,6 +41,7 @@ struct StepInputs {
   const float* hl_log_probs;          // [E, A+1]
   const float* hl_values;             // [E, A+1]
   const float* hl_bootstrap_values;   // [E, A+1]
+  const std::uint8_t* action_mask;    // [E, A, M] the mask each action was drawn under; unused if M = 0
 };
 
 // Per-rollout inputs of finalize(), computed after the rollout.
@@ -88,6 +90,7 @@ class RolloutBuffer {
   const float* hl_log_probs() const { return hl_log_probs_.data(); }
   const float* hl_values() const { return hl_values_.data(); }
   const float* hl_bootstrap_values() const { return hl_bootstrap_values_.data(); }
+  const std::uint8_t* action_mask() const { return action_mask_.data(); }
 
   // Outputs of finalize(), [T, E, ...].
   const float* rewards() const { return rewards_.data(); }
@@ -110,6 +113,7 @@ class RolloutBuffer {
   std::vector<std::uint8_t> terminated_, truncated_, alive_, assign_;
   std::vector<std::int64_t> team_skill_, agent_skill_;
   std::vector<float> hl_log_probs_, hl_values_, hl_bootstrap_values_;
+  std::vector<std::uint8_t> action_mask_;
 
   std::vector<float> rewards_, advantages_, returns_, hl_rewards_, hl_advantages_, hl_returns_;
   std::vector<std::int32_t> segment_lengths_;

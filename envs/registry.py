@@ -52,6 +52,8 @@ def _import_factory(env_id: str) -> Factory:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise EnvError(f"env id '{env_id}': cannot import module '{module_name}' ({err})") from err
+    except Exception as err:  # the module itself raises while it is imported
+        raise EnvError(f"env id '{env_id}': importing module '{module_name}' raised {_first_line(err)}") from err
     factory: Any = module
     for part in attr.split("."):
         factory = getattr(factory, part, None)
@@ -78,54 +80,128 @@ def validate_env_id(env_id: str) -> None:
     _resolve(env_id)
 
 
-def make_env(env_id: str, **kwargs: Any) -> ArrayEnv:
+def _keyword_names(func: Any) -> list[str] | None:
+    """The keyword arguments `func` names (plus "**kwargs" if it takes any), or None if unreadable."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names + (["**kwargs"] if any(p.kind is p.VAR_KEYWORD for p in params) else [])
+
+
+def _callee(func: Any, name: str, depth: int = 3) -> Any:
+    """The callable called `name` that `func` passes its **kwargs on to, looked up where `func` can see
+    it: its module and the functions it closes over (PettingZoo's parallel_wrapper_fn -> env -> raw_env)."""
+    if depth == 0 or not hasattr(func, "__globals__"):
+        return None
+    found = func.__globals__.get(name)
+    if callable(found):
+        return found
+    for cell in getattr(func, "__closure__", None) or ():
+        inner = getattr(cell, "cell_contents", None)
+        if not callable(inner):
+            continue
+        if getattr(inner, "__name__", None) == name:
+            return inner
+        deeper = _callee(inner, name, depth - 1)
+        if deeper is not None:
+            return deeper
+    return None
+
+
+def _accepted_names(factory: Factory, err: BaseException | None = None) -> list[str] | None:
+    """The keyword arguments the factory accepts, or None if they cannot be read.
+
+    A factory that only forwards **kwargs says nothing; then the callee named by the TypeError
+    ("raw_env.__init__() got an unexpected keyword argument") is looked up and read instead."""
+    names = _keyword_names(factory)
+    if names == ["**kwargs"] and err is not None:
+        match = re.match(r"(\w+)(?:\.__init__)?\(\) got an unexpected keyword", str(err))
+        inner = _callee(factory, match.group(1)) if match else None
+        names = _keyword_names(inner) if inner is not None else names
+    return names
+
+
+def _accepted(factory: Factory, err: BaseException | None = None) -> str:
+    """'; it accepts: a, b' for an error message ("" if the arguments cannot be read)."""
+    names = _accepted_names(factory, err)
+    if names is None:
+        return ""
+    return f"; it accepts: {', '.join(names) if names else 'no arguments'}"
+
+
+def _rejected(env_id: str, factory: Factory, kwargs: dict[str, Any], err: BaseException) -> EnvError:
+    """The one line for arguments a factory refused; a misspelt name gets the closest accepted one."""
+    unknown = re.search(r"unexpected keyword argument '([^']+)'", str(err))
+    if not unknown:
+        return EnvError(f"env '{env_id}': the factory rejected arguments {kwargs}: {_first_line(err)}"
+                        f"{_accepted(factory, err)}")
+    name, names = unknown.group(1), _accepted_names(factory, err) or []
+    close = difflib.get_close_matches(name, [n for n in names if n != "**kwargs"], n=1, cutoff=0.6)
+    hint = f" did you mean '{close[0]}'?" if close else ""
+    listed = f" it accepts: {', '.join(names)}" if names else ""
+    return EnvError(f"env '{env_id}' has no argument '{name}' (env.kwargs):{hint}{listed}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _build(env_id: str, factory: Factory, kwargs: dict[str, Any]) -> Any:
+    """factory(**kwargs), with every way it can fail turned into one EnvError naming the env."""
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as err:
+        raise _rejected(env_id, factory, kwargs, err) from None
+    except ValueError:
+        pass  # no readable signature (a builtin): let the call decide
+    try:
+        return factory(**kwargs)
+    except EnvError:
+        raise
+    except ImportError as err:
+        # A registered factory imports its env package lazily; a missing simulator shows here.
+        missing = getattr(err, "name", None)
+        hint = f"install it (pip install {missing.split('.')[0]})" if missing else "install the env's package"
+        raise EnvError(f"env '{env_id}': building it failed to import a module ({_first_line(err)}); {hint}") from err
+    except (TypeError, ValueError, AssertionError) as err:
+        # Mostly a misspelt or out-of-range kwarg; one line instead of a deep traceback.
+        raise _rejected(env_id, factory, kwargs, err) from err
+    except Exception as err:
+        raise EnvError(f"env '{env_id}': the factory raised {_first_line(err)}") from err
+
+
+def make_env(env_id: str, mask_in_obs: bool = False, **kwargs: Any) -> ArrayEnv:
     """Build the env named by `env_id` with the registered defaults overridden by `kwargs`.
 
+    An AEC env is converted with `aec_to_parallel`. `mask_in_obs` also feeds a Dict observation's
+    "action_mask" entry to the networks (config env.action_mask_in_obs).
     Raises EnvError for an unknown id, a bad import string, arguments the factory rejects, a
-    factory that does not return a PettingZoo env, or an env the adapter cannot handle.
+    factory that raises or does not return a PettingZoo env, or an env the adapter cannot handle.
     """
     validate_env_id(env_id)
     factory, defaults = _resolve(env_id)
-    merged = {**defaults, **kwargs}
-    try:
-        env = factory(**merged)
-    except EnvError:
-        raise
-    except (TypeError, ValueError, AssertionError) as err:
-        # Mostly a misspelt or out-of-range kwarg; one line instead of a deep traceback.
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        unknown = re.search(r"unexpected keyword argument '([^']+)'", detail)
-        if unknown:
-            raise EnvError(_unknown_kwarg(env_id, unknown.group(1), _accepted_kwargs(factory, defaults))) from None
-        raise EnvError(f"env '{env_id}': the factory rejected arguments {merged}: {detail}") from err
+    env = _build(env_id, factory, {**defaults, **kwargs})
     if isinstance(env, AECEnv):
-        env = aec_to_parallel(env)
+        try:
+            env = aec_to_parallel(env)
+        except AssertionError:
+            # PettingZoo refuses envs that update between the agents' turns (metadata is_parallelizable).
+            raise EnvError(
+                f"env '{env_id}' is a turn-based AEC env that PettingZoo cannot convert to a ParallelEnv "
+                "(aec_to_parallel needs metadata is_parallelizable); HMASD acts for all agents at once: "
+                "return a ParallelEnv"
+            ) from None
     elif not isinstance(env, ParallelEnv) and not all(
         hasattr(env, name) for name in ("possible_agents", "reset", "step", "action_space")
     ):
         raise EnvError(
-            f"env '{env_id}': the factory returned {type(env).__name__}, not a PettingZoo "
-            "ParallelEnv or AECEnv"
+            f"env '{env_id}': the factory returned {type(env).__name__}, not a PettingZoo ParallelEnv; "
+            "return a ParallelEnv, or an AECEnv (converted here; pettingzoo.utils.conversions.aec_to_parallel)"
         )
-    return ArrayEnv(env, env_id)
-
-
-def _accepted_kwargs(factory: Factory, defaults: dict[str, Any]) -> list[str]:
-    """The keyword arguments a factory names: its registered defaults and its own signature."""
-    names = set(defaults)
-    try:
-        params = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        params = []
-    names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return sorted(names)
-
-
-def _unknown_kwarg(env_id: str, name: str, accepted: list[str]) -> str:
-    close = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    listed = f"it accepts {', '.join(accepted)}" if accepted else "see the factory's arguments"
-    return f"env '{env_id}' has no argument '{name}' (env.kwargs): {hint}{listed}"
+    return ArrayEnv(env, env_id, mask_in_obs=mask_in_obs)
 
 
 # ----------------------------------------------------------------------- built-in ids

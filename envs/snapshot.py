@@ -34,10 +34,23 @@ class _StatePickler(pickle.Pickler):
         return NotImplemented
 
 
+class SnapshotError(Exception):
+    """The object holds state that cannot be snapshotted; the message is one line saying why."""
+
+
 def snapshot(obj: Any) -> bytes:
-    """Serialise `obj` (e.g. an ArrayEnv) with its full live state. Raises pickle.PicklingError."""
+    """Serialise `obj` (e.g. an ArrayEnv) with its full live state.
+
+    Raises SnapshotError when some part cannot be pickled: simulators that keep their state in C
+    objects (pymunk spaces, Box2D worlds, ctypes handles) fail here, each in its own way
+    (PicklingError, TypeError, or AttributeError: __module__ from pymunk's cffi objects).
+    """
     buf = io.BytesIO()
-    _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    try:
+        _StatePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    except Exception as err:  # noqa: BLE001 - whatever the pickler raises, the answer is the same
+        text = str(err).strip().splitlines()
+        raise SnapshotError(f"{type(err).__name__}: {text[0]}" if text else type(err).__name__) from err
     return buf.getvalue()
 
 

@@ -12,7 +12,7 @@ _I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
 
 class RolloutBuffer:
-    def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int) -> None: ...
+    def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int, mask_dim: int = 0) -> None: ...
     def add(
         self,
         *,
@@ -32,6 +32,7 @@ class RolloutBuffer:
         hl_log_probs: _F32,  # [E, A+1]
         hl_values: _F32,  # [E, A+1]
         hl_bootstrap_values: _F32,  # [E, A+1]
+        action_mask: _U8 | None = None,  # [E, A, M]; required when mask_dim > 0, else None
     ) -> None: ...
     def finalize(
         self,
@@ -65,6 +66,8 @@ class RolloutBuffer:
     def state_dim(self) -> int: ...
     @property
     def action_dim(self) -> int: ...
+    @property
+    def mask_dim(self) -> int: ...
     # Stored steps: read-only views of the buffer's storage.
     @property
     def obs(self) -> _F32: ...  # [T, E, A, O]
@@ -98,6 +101,8 @@ class RolloutBuffer:
     def hl_values(self) -> _F32: ...  # [T, E, A+1]
     @property
     def hl_bootstrap_values(self) -> _F32: ...  # [T, E, A+1]
+    @property
+    def action_mask(self) -> _U8: ...  # [T, E, A, M]
     # Outputs of finalize(): read-only views; RuntimeError before finalize().
     @property
     def rewards(self) -> _F32: ...  # [T, E, A]  paper Eq. 4

@@ -3,6 +3,7 @@
 Shapes are time-major and named once:
     T  rollout_length (steps)        E  envs            A  agents
     O  obs_dim    S  state_dim       D  action_dim (1 for discrete actions; stored as float32)
+    M  mask_dim: width of the action masks (0: the env's actions are not masked, nothing stored)
     A+1 high-level heads: index 0 is the team skill Z (value V_h(s_hat)), index 1+i is agent i's
         individual skill z^i (value V_h(o_hat^i)).
 
@@ -16,7 +17,9 @@ Contract of ``add`` (step t = size): obs/state are what was seen when acting at 
 at t; reward/terminated/truncated are those of the step; bootstrap_values is V_l of the final
 observation (read only where truncated); alive marks agents present at t; assign = 1 where skills
 were (re)assigned at t, and hl_log_probs/hl_values are read only there; hl_bootstrap_values is V_h
-of the final state (read only where truncated).
+of the final state (read only where truncated); action_mask (only with mask_dim > 0, else None) is
+the mask each action was drawn under, which the PPO update applies again so the ratio compares
+the same distributions.
 
 Contract of ``finalize`` (needs a full buffer; assign must be 1 at t = 0 and right after every
 episode end, otherwise ValueError):
@@ -89,11 +92,15 @@ class ReferenceRolloutBuffer:
     the operations in the same order as the C++ code (see the module docstring for the rules).
     """
 
-    def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int) -> None:
+    def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int,
+                 mask_dim: int = 0) -> None:
         for name, value in (("T (rollout_length)", T), ("E (num_envs)", E), ("A (num_agents)", A),
                             ("obs_dim", obs_dim), ("state_dim", state_dim), ("action_dim", action_dim)):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if mask_dim < 0:
+            raise ValueError(f"mask_dim must be 0 or positive, got {mask_dim}")
+        self._mask_dim = mask_dim
         self._T, self._E, self._A = T, E, A
         self._obs_dim, self._state_dim, self._action_dim = obs_dim, state_dim, action_dim
         self._size = 0
@@ -117,6 +124,7 @@ class ReferenceRolloutBuffer:
             "hl_log_probs": np.zeros((T, E, H), f32),
             "hl_values": np.zeros((T, E, H), f32),
             "hl_bootstrap_values": np.zeros((T, E, H), f32),
+            "action_mask": np.zeros((T, E, A, mask_dim), u8),
         }
         self._out = {
             "rewards": np.zeros((T, E, A), f32),
@@ -135,7 +143,8 @@ class ReferenceRolloutBuffer:
             values: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
             bootstrap_values: np.ndarray, alive: np.ndarray, team_skill: np.ndarray,
             agent_skill: np.ndarray, assign: np.ndarray, hl_log_probs: np.ndarray,
-            hl_values: np.ndarray, hl_bootstrap_values: np.ndarray) -> None:
+            hl_values: np.ndarray, hl_bootstrap_values: np.ndarray,
+            action_mask: np.ndarray | None = None) -> None:
         """Store step t = size of every env and advance size (shapes: module docstring)."""
         E, A, H = self._E, self._A, self._A + 1
         f32, u8, i64 = np.float32, np.uint8, np.int64
@@ -158,6 +167,10 @@ class ReferenceRolloutBuffer:
             "hl_bootstrap_values": _checked(hl_bootstrap_values, "hl_bootstrap_values", f32, (E, H),
                                             "[E, A+1]"),
         }
+        if self._mask_dim > 0:
+            step["action_mask"] = _checked(action_mask, "action_mask", u8, (E, A, self._mask_dim), "[E, A, M]")
+        elif action_mask is not None:
+            raise ValueError("action_mask given, but this buffer stores no masks (mask_dim=0)")
         if self._size >= self._T:
             raise RuntimeError(f"rollout buffer is full ({self._T}/{self._T} steps): "
                                "call reset() before add()")
@@ -279,6 +292,7 @@ class ReferenceRolloutBuffer:
     obs_dim = property(lambda self: self._obs_dim)
     state_dim = property(lambda self: self._state_dim)
     action_dim = property(lambda self: self._action_dim)
+    mask_dim = property(lambda self: self._mask_dim)
 
     obs = property(lambda self: _read_only(self._store["obs"]))                    # [T, E, A, O]
     state = property(lambda self: _read_only(self._store["state"]))                # [T, E, S]
@@ -296,6 +310,7 @@ class ReferenceRolloutBuffer:
     hl_log_probs = property(lambda self: _read_only(self._store["hl_log_probs"]))  # [T, E, A+1]
     hl_values = property(lambda self: _read_only(self._store["hl_values"]))        # [T, E, A+1]
     hl_bootstrap_values = property(lambda self: _read_only(self._store["hl_bootstrap_values"]))
+    action_mask = property(lambda self: _read_only(self._store["action_mask"]))    # [T, E, A, M]
 
     rewards = property(lambda self: self._output("rewards"))                  # [T, E, A]
     advantages = property(lambda self: self._output("advantages"))            # [T, E, A]
@@ -315,7 +330,7 @@ AnyRolloutBuffer = Union[_core.RolloutBuffer, ReferenceRolloutBuffer]
 
 
 def make_rollout_buffer(backend: str = "cpp", **shape: int) -> AnyRolloutBuffer:
-    """Build a rollout buffer; ``shape`` holds T, E, A, obs_dim, state_dim, action_dim.
+    """Build a rollout buffer; ``shape`` holds T, E, A, obs_dim, state_dim, action_dim and optionally mask_dim (default 0).
 
     ``backend`` is ``"cpp"`` (fast, for training) or ``"numpy"`` (the reference oracle).
     Raises ValueError for an unknown backend or a non-positive dimension, TypeError for a

@@ -68,6 +68,7 @@ class Collector:
         self.vec = vec
         first = vec.reset()
         self.obs, self.state, self.alive = first.obs, first.state, first.alive
+        self.action_mask = first.action_mask  # bool [E, A, M] for envs with masked actions, else None
         E, A, H = self.E, self.A, self.agent.hidden
         self.actor_h = torch.zeros(E * A, H)
         self.critic_h = torch.zeros(E * A, H)
@@ -85,6 +86,8 @@ class Collector:
     def state_dict(self) -> dict:
         out = {name: torch.from_numpy(np.array(getattr(self, name))) for name in self._ARRAYS}
         out.update(actor_h=self.actor_h.clone(), critic_h=self.critic_h.clone())
+        if self.action_mask is not None:
+            out["action_mask"] = torch.from_numpy(self.action_mask.copy())
         return out
 
     def load_state_dict(self, data: dict) -> None:
@@ -95,6 +98,8 @@ class Collector:
                 raise ValueError(f"collector state '{name}' has shape {value.shape}, expected {current.shape}")
             setattr(self, name, value)
         self.actor_h, self.critic_h = data["actor_h"].clone(), data["critic_h"].clone()
+        if self.action_mask is not None and "action_mask" in data:
+            self.action_mask = data["action_mask"].numpy().astype(bool)
 
     # -- skills -----------------------------------------------------------------------------------
     def _assign_skills(self, assign: np.ndarray) -> None:
@@ -154,8 +159,9 @@ class Collector:
         flat_starts = torch.from_numpy(np.repeat(starts, A))  # [E] -> [E*A]
         obs = torch.from_numpy(self.obs.reshape(E * A, -1))  # [E, A, O] -> [E*A, O]
         skill = torch.from_numpy(self.agent_skills.reshape(E * A)) if self.agent.uses_skills else None
+        mask = None if self.action_mask is None else torch.from_numpy(self.action_mask.reshape(E * A, -1))
         actions, log_probs, self.actor_h = self.agent.actor.act(obs, skill, self.actor_h, flat_starts,
-                                                                self.deterministic)
+                                                                self.deterministic, mask)  # [E, A, M] -> [E*A, M]
         values, self.critic_h = self._critic(self.state, self.critic_h, starts)
         actions = actions.view(E, A, -1).numpy()  # [E*A, D] -> [E, A, D]
         env_actions = actions[..., 0].astype(np.int64) if self.discrete else actions
@@ -177,8 +183,11 @@ class Collector:
             hl_log_probs=self.hl_log_probs, hl_values=self.hl_values,
             hl_bootstrap_values=np.ascontiguousarray(hl_bootstrap, dtype=np.float32),
         )
+        if self.action_mask is not None:
+            record["action_mask"] = self.action_mask.astype(np.uint8)  # the mask the actions were drawn under
         self.last_starts = starts
         self.obs, self.state, self.alive = step.obs, step.state, step.alive
+        self.action_mask = step.action_mask
         self.episode_start = step.terminated | step.truncated
         self.skill_timer += 1
         return step, record

@@ -29,6 +29,9 @@ class ConfigError(ValueError):
 class EnvConfig:
     id: str = "simple_spread_v3"  # registered id or "package.module:factory"
     kwargs: dict = field(default_factory=dict)  # passed to the env factory
+    # An "action_mask" entry of a Dict observation masks the actions; true also feeds it to the networks
+    # as part of the observation (it is left out by default: the mask already shapes the policy).
+    action_mask_in_obs: bool = False
 
 
 @dataclass

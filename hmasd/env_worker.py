@@ -11,6 +11,8 @@ the layout made by `array_layout`. Commands, in order:
     ("attach", layout, size) -> ("ok",)        map the shared arrays
     ("reset",) -> ("ok",)                      first reset seeds env i with seed + i
     ("step",) -> ("ok", [(env_index, stats), ...])   episodes that ended at this step
+    ("get_state",) -> ("ok", snapshots or None, seeded, None or why not)
+    ("set_state", snapshots, seeded) -> ("ok",)
     ("render", local_index) -> ("ok", frame)
     ("close",) -> no reply; the worker exits
 Any exception is answered with ("error", command, one_line, traceback_text, is_env_error) and
@@ -75,11 +77,13 @@ def take_frames(buf: bytearray) -> list[Any]:
 # Shared-memory layout (shared with the orchestrator)
 # --------------------------------------------------------------------------------------------
 def array_layout(
-    num_envs: int, num_agents: int, obs_dim: int, state_dim: int, action_kind: str, action_dim: int
+    num_envs: int, num_agents: int, obs_dim: int, state_dim: int, action_kind: str, action_dim: int,
+    mask_dim: int = 0,
 ) -> tuple[dict[str, tuple[int, tuple[int, ...], str]], int]:
     """Offsets of the shared arrays: {name: (offset, shape, dtype)} and the total size in bytes.
 
-    Every array covers all E envs; a worker reads and writes only its own rows.
+    Every array covers all E envs; a worker reads and writes only its own rows. `mask_dim` > 0 adds
+    the action mask [E, A, M] of the current observation (envs whose actions are masked).
     """
     E, A = num_envs, num_agents
     if action_kind == "discrete":
@@ -98,6 +102,8 @@ def array_layout(
         ("final_obs", (E, A, obs_dim), "float32"),
         ("final_state", (E, state_dim), "float32"),
     ]
+    if mask_dim:
+        fields.append(("action_mask", (E, A, mask_dim), "bool"))
     layout = {}
     offset = 0
     for name, shape, dtype in fields:
@@ -184,7 +190,8 @@ class _Worker:
 
         self.lo, self.hi = config["lo"], config["hi"]
         self.seed = config["seed"]
-        self.envs = [make_env(config["env_id"], **config["env_kwargs"]) for _ in range(self.lo, self.hi)]
+        mask_in_obs = bool(config.get("mask_in_obs", False))
+        self.envs = [make_env(config["env_id"], mask_in_obs, **config["env_kwargs"]) for _ in range(self.lo, self.hi)]
         self.seeded = False
         self.views: dict[str, np.ndarray] = {}
         self.shm: mmap.mmap | None = None
@@ -202,6 +209,8 @@ class _Worker:
             v["obs"][j] = obs
             v["state"][j] = state
             v["alive"][j] = alive
+            if "action_mask" in v:
+                v["action_mask"][j] = env.action_mask
         self.seeded = True
 
     def step(self) -> list[tuple[int, dict]]:
@@ -217,6 +226,8 @@ class _Worker:
             reward[j] = r.reward
             terminated[j] = r.terminated
             truncated[j] = r.truncated
+            if r.action_mask is not None:
+                v["action_mask"][j] = r.action_mask
             if r.terminated or r.truncated:
                 v["final_obs"][j] = r.final_obs
                 v["final_state"][j] = r.final_state
@@ -224,10 +235,15 @@ class _Worker:
                     episodes.append((self.lo + j, dict(r.episode)))
         return episodes
 
-    def get_states(self) -> list[bytes]:
-        from hmasd_envs.snapshot import snapshot
+    def get_states(self) -> tuple[list[bytes] | None, str | None]:
+        """(snapshots, None), or (None, reason) when an env holds state that cannot be snapshotted
+        (pymunk, Box2D, other C objects): the run goes on, its checkpoints without env snapshots."""
+        from hmasd_envs.snapshot import SnapshotError, snapshot
 
-        return [snapshot(env) for env in self.envs]
+        try:
+            return [snapshot(env) for env in self.envs], None
+        except SnapshotError as err:
+            return None, str(err)
 
     def set_states(self, states: list[bytes], seeded: bool) -> None:
         from hmasd_envs.snapshot import restore
@@ -275,7 +291,8 @@ def serve(chan: _Channel, shm_fd: int) -> int:
                 worker.attach(shm_fd, msg[1], msg[2])
                 chan.send(("ok",))
             elif command == "get_state":
-                chan.send(("ok", worker.get_states(), worker.seeded))
+                states, reason = worker.get_states()
+                chan.send(("ok", states, worker.seeded, reason))
             elif command == "set_state":
                 worker.set_states(msg[1], msg[2])
                 chan.send(("ok",))

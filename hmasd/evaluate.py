@@ -52,7 +52,9 @@ def _step_skill_kl(agent: HMASDAgent, record: dict, h: torch.Tensor, starts: np.
     skill = torch.from_numpy(record["agent_skill"].reshape(1, E * A))
     start = torch.from_numpy(np.repeat(starts, A))[None]  # [E] -> [1, E*A]
     keep = torch.from_numpy((record["alive"].astype(bool) & counting[:, None]).reshape(E * A))
-    return agent.actor.skill_kl(obs, skill, h, start)[0][keep]
+    mask = record.get("action_mask")
+    mask = None if mask is None else torch.from_numpy(mask.astype(bool).reshape(1, E * A, -1))  # [E, A, M] -> [1, E*A, M]
+    return agent.actor.skill_kl(obs, skill, h, start, mask)[0][keep]
 
 
 def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic: bool = False, seed: int = 0,
@@ -69,9 +71,10 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
     render_kwargs = {"render_mode": "rgb_array"} if render_path else {}
     if in_workers and not render_path:
         vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=n_envs, num_workers=cfg.num_workers, seed=seed,
-                     step_timeout_s=cfg.step_timeout_s)
+                     step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs)
     else:
-        vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed)
+        vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed,
+                          mask_in_obs=cfg.env.action_mask_in_obs)
     was_training = agent.training
     agent.eval()
     try:
@@ -135,7 +138,7 @@ def load_agent(model_path: str, overrides: list[str]) -> tuple[HMASDAgent, Confi
     cfg = config_from_dict(upgrade_checkpoint_config(data["config"]), overrides)
     from hmasd_envs import make_env
 
-    env = make_env(cfg.env.id, **cfg.env.kwargs)
+    env = make_env(cfg.env.id, cfg.env.action_mask_in_obs, **cfg.env.kwargs)
     spec = env.spec
     env.close()
     check_compatible(data, model_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)

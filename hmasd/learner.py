@@ -292,6 +292,8 @@ class Learner:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
 
         alive = _tensor(buf.alive).reshape(T, E * A).bool()
+        # The masks the actions were drawn under (envs with masked actions): the ratio needs the same ones.
+        masked = getattr(buf, "mask_dim", 0) > 0
         return {
             "A": A, "sequences": C * E,
             "obs": chunked(_tensor(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
@@ -299,6 +301,8 @@ class Learner:
             "skills": chunked(_tensor(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
             "team": chunked(_tensor(buf.team_skill)) if agent.uses_skills else None,
             "actions": chunked(_tensor(buf.actions).reshape(T, E * A, -1)),
+            # [T, E, A, M] -> [L, C*E*A, M]
+            "action_mask": chunked(_tensor(buf.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
             "old_log_probs": chunked(_tensor(buf.log_probs).reshape(T, E * A)),
             "old_values": _tensor(buf.values).reshape(T, E * A),  # real scale, not chunked
             "returns": _tensor(buf.returns).reshape(T, E * A),
@@ -316,10 +320,12 @@ class Learner:
         agent, A = self.agent, b["A"]
         cols = (seq[:, None] * A + torch.arange(A)).reshape(-1)  # sequence -> its agent columns
         skills = None if b["skills"] is None else b["skills"][:, cols]
-        dist, _ = agent.actor.distribution(b["obs"][:, cols], skills, b["actor_h0"][cols], b["starts"][:, cols])
+        mask = None if b["action_mask"] is None else b["action_mask"][:, cols]
+        dist, _ = agent.actor.distribution(b["obs"][:, cols], skills, b["actor_h0"][cols], b["starts"][:, cols], mask)
         team = None if b["team"] is None else b["team"][:, seq]
         values, _ = agent.critic(b["state"][:, seq], team, b["critic_h0"][cols], b["starts"][:, cols])
-        return agent.actor.log_prob(dist, b["actions"][:, cols]), agent.actor.entropy(dist), values, cols
+        log_probs = agent.actor.log_prob(dist, b["actions"][:, cols], mask)
+        return log_probs, agent.actor.entropy(dist, mask), values, cols
 
     def update_discoverer(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 7: PPO on pi_l(a^i | o^i, z^i) with V_l and the mixed reward r^i."""
@@ -349,7 +355,7 @@ class Learner:
         stats = {}
         if b["skills"] is not None:
             # after the update, over the whole batch
-            kl = agent.actor.skill_kl(b["obs"], b["skills"], b["actor_h0"], b["starts"])
+            kl = agent.actor.skill_kl(b["obs"], b["skills"], b["actor_h0"], b["starts"], b["action_mask"])
             stats["Diagnostics/Discoverer/SkillKL"] = float(kl[b["mask"]].mean())
         return stats | {
             "Losses/Discoverer/Total": total.item(),

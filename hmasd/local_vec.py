@@ -11,17 +11,18 @@ from hmasd.records import EpisodeInfo, ResetBatch, StepBatch
 
 
 class LocalVecEnv:
-    def __init__(self, env_id: str, env_kwargs: dict | None = None, num_envs: int = 1, seed: int = 0) -> None:
+    def __init__(self, env_id: str, env_kwargs: dict | None = None, num_envs: int = 1, seed: int = 0,
+                 mask_in_obs: bool = False) -> None:
         from hmasd_envs import make_env
 
-        self.envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(num_envs)]
+        self.envs = [make_env(env_id, mask_in_obs, **(env_kwargs or {})) for _ in range(num_envs)]
         self.spec = self.envs[0].spec
         self.seed = seed
 
     def reset(self) -> ResetBatch:
         first = [env.reset(seed=self.seed + i) for i, env in enumerate(self.envs)]
         obs, state, alive = (np.stack(x) for x in zip(*first))
-        return ResetBatch(obs=obs, state=state, alive=alive)
+        return ResetBatch(obs=obs, state=state, alive=alive, action_mask=self._masks())
 
     def step(self, actions: np.ndarray) -> StepBatch:
         steps = [env.step(a) for env, a in zip(self.envs, actions)]
@@ -32,8 +33,12 @@ class LocalVecEnv:
             reward=np.array([s.reward for s in steps], dtype=np.float32),
             terminated=np.array([s.terminated for s in steps]), truncated=np.array([s.truncated for s in steps]),
             final_obs=np.stack([s.final_obs for s in steps]), final_state=np.stack([s.final_state for s in steps]),
-            episodes=episodes,
+            episodes=episodes, action_mask=self._masks(),
         )
+
+    def _masks(self) -> np.ndarray | None:
+        """bool [E, A, M] for the current observations, or None when the actions are not masked."""
+        return np.stack([env.action_mask for env in self.envs]) if self.spec.masked else None
 
     def render(self, env_index: int = 0):
         return self.envs[env_index].render()

@@ -3,6 +3,8 @@
 - Console: structlog's readable renderer on stderr (colours on a TTY), plus a tqdm bar with an ETA on a TTY.
 - `logs/<run>.jsonl`: every event as one JSON line, including every metric dict.
 - `tf-logs/<run>/`: TensorBoard scalars, env steps on the x axis.
+- Tracebacks (`log_traceback`): always in the JSON file, on the console only at DEBUG, so that a user
+  error stays one line on the console while its cause is kept.
 `MetricSink.write(stats, step)` sends the same keys to the JSON log and to TensorBoard.
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None)
     )
     tty = sys.stderr.isatty()
     console = logging.StreamHandler(_BarAwareStream(sys.stderr))
+    console.setLevel(level.upper())
     console.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.dev.ConsoleRenderer(colors=tty)],
@@ -57,6 +60,8 @@ def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None)
     root.setLevel(level.upper())
     root.propagate = False
     root.addHandler(console)
+    # Tracebacks pass the "hmasd" level at any level; the console handler's own level filters them.
+    logging.getLogger(_TRACE).setLevel(logging.DEBUG)
     metrics = logging.getLogger("hmasd.metrics")  # metrics go to the file only, not the console
     for old in list(metrics.handlers):
         metrics.removeHandler(old)
@@ -76,6 +81,15 @@ def configure_logging(level: str = "INFO", jsonl_path: str | Path | None = None)
 
 def get_logger(name: str = "hmasd"):
     return structlog.get_logger(name)
+
+
+_TRACE = "hmasd.trace"
+
+
+def log_traceback(event: str, text: str | None, **fields) -> None:
+    """Keep a traceback (e.g. an env worker's) in the JSON log; the console shows it at DEBUG only."""
+    if text:
+        get_logger(_TRACE).debug(event, exception=text.rstrip(), **fields)
 
 
 def progress_bar(total: int, done: int = 0) -> tqdm:

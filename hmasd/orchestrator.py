@@ -47,6 +47,7 @@ class EnvWorkerError(RuntimeError):
     """
 
     def __init__(self, message: str, worker: int, envs: range, worker_traceback: str | None = None):
+        self.summary = message  # the one line, without the traceback
         if worker_traceback:
             message = f"{message}\n--- worker traceback ---\n{worker_traceback.rstrip()}"
         super().__init__(message)
@@ -200,10 +201,13 @@ class _WorkerPool:
             if msg[0] == "error":
                 _, command, line, tb, is_env_error = msg
                 if is_env_error and command == "init":
-                    # Bad input (e.g. an unknown env id): the user gets the env's own one line.
+                    # Bad input (e.g. an unknown env id): the user gets the env's own one line; the
+                    # traceback rides along for the log file.
                     from hmasd_envs import EnvError
 
-                    self._fail(EnvError(line.split(": ", 1)[-1]))
+                    err = EnvError(line.split(": ", 1)[-1])
+                    err.worker_traceback = tb
+                    self._fail(err)
                 else:
                     err = EnvWorkerError(
                         f"{worker.label} raised during {command}: {line}", worker.index, worker.envs, tb
@@ -314,6 +318,7 @@ class VecEnv:
         seed: int = 0,
         step_timeout_s: float = 60.0,
         pin_cpus: bool = True,
+        mask_in_obs: bool = False,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs ({num_envs}) must be at least 1")
@@ -337,18 +342,18 @@ class VecEnv:
         # Closes the workers at interpreter exit (atexit) or when the VecEnv is collected.
         self._finalizer = weakref.finalize(self, self._pool.close)
         try:
-            self.spec = self._start(env_id, dict(env_kwargs or {}), seed)
+            self.spec = self._start(env_id, dict(env_kwargs or {}), seed, mask_in_obs)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, env_id: str, env_kwargs: dict, seed: int) -> Any:
+    def _start(self, env_id: str, env_kwargs: dict, seed: int, mask_in_obs: bool) -> Any:
         pool = self._pool
         frames = {}
         for wk in pool.workers:
             config = dict(
                 env_id=env_id, env_kwargs=env_kwargs, lo=wk.envs.start, hi=wk.envs.stop, seed=seed,
-                sys_path=list(sys.path), cpu=pool.cpu_for(wk.index),
+                sys_path=list(sys.path), cpu=pool.cpu_for(wk.index), mask_in_obs=mask_in_obs,
             )
             frames[wk.index] = encode(("init", config))
         replies = pool.request(frames, max(_START_TIMEOUT_S, self.step_timeout_s), "start-up")
@@ -358,7 +363,8 @@ class VecEnv:
             if _shape_key(reply[1]) != key:
                 raise ValueError(f"worker {w} built envs of shape {_shape_key(reply[1])}, worker 0 {key}")
         layout, size = array_layout(
-            self.num_envs, spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.action_dim
+            self.num_envs, spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.action_dim,
+            spec.mask_dim,
         )
         os.ftruncate(self._shm_fd, size)
         self._shm = mmap.mmap(self._shm_fd, size)
@@ -385,7 +391,8 @@ class VecEnv:
         self._pool.request({wk.index: frame for wk in self._pool.workers}, self.step_timeout_s, "reset")
         self._needs_reset = False
         v = self._views
-        return ResetBatch(obs=v["obs"].copy(), state=v["state"].copy(), alive=v["alive"].copy())
+        return ResetBatch(obs=v["obs"].copy(), state=v["state"].copy(), alive=v["alive"].copy(),
+                          action_mask=v["action_mask"].copy() if "action_mask" in v else None)
 
     def step(self, actions: np.ndarray) -> StepBatch:
         """Step every env once. `actions`: int [E, A] (discrete) or float [E, A, D] (box).
@@ -421,12 +428,21 @@ class VecEnv:
             obs=obs, state=state, alive=v["alive"].copy(), reward=v["reward"].copy(),
             terminated=terminated, truncated=truncated,
             final_obs=final_obs, final_state=final_state, episodes=episodes,
+            action_mask=v["action_mask"].copy() if "action_mask" in v else None,
         )
 
     def get_env_states(self) -> list[bytes]:
-        """Snapshot every env's full live state (for exact resume), in env order."""
+        """Snapshot every env's full live state (for exact resume), in env order.
+
+        Raises hmasd_envs.snapshot.SnapshotError (the workers go on) when an env's state cannot be
+        snapshotted; the message says why."""
+        from hmasd_envs.snapshot import SnapshotError
+
         frame = encode(("get_state",))
         replies = self._pool.request({wk.index: frame for wk in self._pool.workers}, self.step_timeout_s, "get_state")
+        for w in range(len(replies)):
+            if replies[w][1] is None:
+                raise SnapshotError(replies[w][3])
         return [data for w in range(len(replies)) for data in replies[w][1]]
 
     def set_env_states(self, states: list[bytes]) -> None:
@@ -467,7 +483,8 @@ class VecEnv:
 
 def _shape_key(spec: Any) -> tuple:
     # EnvSpec may hold numpy bounds, so compare the fields that fix the array shapes.
-    return (spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.n_actions, spec.action_dim)
+    return (spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.n_actions, spec.action_dim,
+            spec.mask_dim)
 
 
 def _tempfile_fd() -> int:

@@ -30,6 +30,7 @@ class ResetBatch:
     obs: np.ndarray  # f32 [E, A, O]
     state: np.ndarray  # f32 [E, S]
     alive: np.ndarray  # bool [E, A]
+    action_mask: np.ndarray | None = None  # bool [E, A, M] allowed actions, for envs with masked actions
 
 
 @dataclass
@@ -40,6 +41,7 @@ class StepBatch:
     the NEW episode, and `final_obs` / `final_state` hold the last observation and state of the
     episode that ended (for the truncation bootstrap). Elsewhere `final_obs == obs` and
     `final_state == state`. `episodes` lists the episodes that ended at this step, in env order.
+    `action_mask` (envs with masked actions, else None) belongs to `obs`: the actions allowed next.
     """
 
     obs: np.ndarray  # f32 [E, A, O]
@@ -51,6 +53,7 @@ class StepBatch:
     final_obs: np.ndarray  # f32 [E, A, O]
     final_state: np.ndarray  # f32 [E, S]
     episodes: list[EpisodeInfo] = field(default_factory=list)
+    action_mask: np.ndarray | None = None  # bool [E, A, M]
 
     @property
     def done(self) -> np.ndarray:

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     from hmasd_envs import EnvError
 
     from hmasd.checkpoint import CheckpointWriteError
-    from hmasd.logger import configure_logging, get_logger
+    from hmasd.logger import configure_logging, get_logger, log_traceback
     from hmasd.orchestrator import EnvWorkerError
     from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
@@ -121,20 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal().install()
     try:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path, overrides=args.set)
-    except (CheckpointError, ConfigError, EnvError) as exc:
+    except (CheckpointError, ConfigError) as exc:
         return _error(str(exc))
-    except EnvWorkerError as exc:
-        return _error(f"environment failed to start: {str(exc).splitlines()[0]}")
+    except (EnvError, EnvWorkerError) as exc:
+        # One line on the console; the worker's traceback goes to the log file (and to the console at DEBUG).
+        tb = getattr(exc, "worker_traceback", None)
+        log_traceback("environment failed to start", tb, env=cfg.env.id)
+        where = f" (traceback in {paths.jsonl})" if tb else ""
+        if isinstance(exc, EnvError):
+            return _error(f"{exc}{where}")
+        return _error(f"env '{cfg.env.id}' failed to start: {exc.summary}{where}")
     log.info("training started", run=cfg.run_name, algo=cfg.algo, env=cfg.env.id, resumed_from=args.model_path,
              env_steps=trainer.counters.env_steps, checkpoints=str(trainer.run_dir), tf_logs=str(paths.tf_logs))
     try:
         counters = trainer.run(stop)
     except EnvWorkerError as exc:
+        log_traceback("environment worker failed", exc.worker_traceback, env=cfg.env.id)
         if stop.signum is not None:  # the stop came while the envs were down: a stop, not a failure
             log.warning(f"{stop.name} received while the envs were failing: final checkpoint saved, stopping")
             return 128 + stop.signum
         log.error(f"environment workers failed {cfg.max_worker_restarts + 1} times in a row, stopping "
-                  f"(final checkpoint saved): {str(exc).splitlines()[0]}")
+                  f"(final checkpoint saved): {exc.summary}")
         return 1
     except CheckpointWriteError as exc:
         log.error(f"the final checkpoint was not saved: {exc}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hmasd_envs.snapshot import SnapshotError
 
 from hmasd.agent import HMASDAgent
 from hmasd.buffer import make_rollout_buffer
@@ -116,6 +117,7 @@ class Trainer:
             self.log.warning(note)
         torch.set_num_threads(cfg.torch_threads)
         seed_everything(cfg.seed)
+        self.snapshot_failure: str | None = None  # why the envs cannot be snapshotted, once known
         restarts = int(resume["counters"].get("worker_restarts", 0)) if resume is not None else 0
         self.vec = self._make_vec(restart_seed(cfg.seed, restarts))
         try:
@@ -128,7 +130,7 @@ class Trainer:
             self.learner = Learner(self.agent, cfg)
             self.buffer = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
                                               obs_dim=spec.obs_dim, state_dim=spec.state_dim,
-                                              action_dim=spec.action_dim)
+                                              action_dim=spec.action_dim, mask_dim=spec.mask_dim)
             self.collector = Collector(self.vec, self.agent, cfg, self.buffer)
             self.counters = Counters()
             if resume is not None:
@@ -148,6 +150,7 @@ class Trainer:
         """Everything needed to resume. Without envs (after a worker fault) a resume starts fresh
         episodes instead of continuing the interrupted ones; the learned state is complete either way."""
         spec, c = self.spec, self.counters
+        envs = self._env_snapshots() if with_envs else None
         return {
             "config": self.cfg.to_dict(),
             "env": {"id": self.cfg.env.id, "num_agents": spec.num_agents, "obs_dim": spec.obs_dim,
@@ -158,14 +161,14 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers().items()},
             "rng": {"torch": torch.get_rng_state(),
                     "learner": {k: g.get_state() for k, g in self.learner.generators.items()}},
-            "collector": self.collector.state_dict() if with_envs else None,
-            "envs": self.vec.get_env_states() if with_envs else None,
+            "collector": self.collector.state_dict() if envs is not None else None,
+            "envs": envs,
         }
 
     def _make_vec(self, seed: int) -> VecEnv:
         cfg = self.cfg
         return VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
-                      seed=seed, step_timeout_s=cfg.step_timeout_s)
+                      seed=seed, step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs)
 
     def _restart_envs(self, err: EnvWorkerError, attempt: int) -> None:
         """Rebuild every env in fresh workers, reseeded, and begin fresh episodes (see hmasd/restarts.py)."""
@@ -179,6 +182,20 @@ class Trainer:
         self.vec.close()
         self.vec = self._make_vec(seed)
         self.collector.restart(self.vec)
+
+    def _env_snapshots(self) -> list[bytes] | None:
+        """Every env's snapshot, or None for an env whose state cannot be snapshotted (pymunk, Box2D and
+        other C objects). Then checkpoints hold everything learned but no episodes in progress: a resume
+        starts fresh episodes. Asked once; the warning is given at the first save."""
+        if self.snapshot_failure is not None:
+            return None
+        try:
+            return self.vec.get_env_states()
+        except SnapshotError as err:
+            self.snapshot_failure = str(err)
+            self.log.warning(f"env '{self.cfg.env.id}' cannot be snapshotted ({err}): checkpoints are written "
+                             "without env snapshots, and a resume from them starts fresh episodes")
+            return None
 
     def _restore(self, data: dict, overrides: list[str] | tuple[str, ...] = ()) -> None:
         load_weights(data, self.resume_path, self.agent, self.learner.optimizers(), overrides)

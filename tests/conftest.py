@@ -12,9 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def run_cli(tool: str, *args: str, cwd: Path, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess:
-    """Run an installed console script (hmasd-train, hmasd-eval) and capture its output."""
+def run_cli(tool: str, *args: str, cwd: Path, timeout: float = 300, check: bool = False,
+            fixture_envs: bool = False) -> subprocess.CompletedProcess:
+    """Run an installed console script (hmasd-train, hmasd-eval) and capture its output.
+
+    `fixture_envs`: put tests/ on PYTHONPATH, so that "fixture_envs:make_..." env ids import."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    if fixture_envs:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run([str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
     if check and proc.returncode != 0:

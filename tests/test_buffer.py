@@ -398,3 +398,44 @@ def test_factory_returns_each_backend() -> None:
     shape = dict(T=4, E=2, A=3, obs_dim=5, state_dim=6, action_dim=1)
     assert isinstance(make_rollout_buffer(**shape), _core.RolloutBuffer)
     assert isinstance(make_rollout_buffer("numpy", **shape), ReferenceRolloutBuffer)
+
+
+def masked_rollout(seed: int = 3, M: int = 4):
+    """random_rollout with a random action mask [E, A, M] at every step."""
+    shape, steps, fin = random_rollout(seed, T=6, E=3, A=2, k=2)
+    rng = np.random.default_rng(seed + 100)
+    for step in steps:
+        step["action_mask"] = (rng.random((3, 2, M)) < 0.6).astype(np.uint8)
+    return {**shape, "mask_dim": M}, steps, fin
+
+
+def test_both_backends_store_the_action_masks_alike() -> None:
+    shape, steps, fin = masked_rollout()
+    cpp, ref = run("cpp", shape, steps, fin), run("numpy", shape, steps, fin)
+    assert cpp.mask_dim == ref.mask_dim == 4
+    want = np.stack([s["action_mask"] for s in steps])  # [T, E, A, M]
+    np.testing.assert_array_equal(np.asarray(cpp.action_mask), want)
+    np.testing.assert_array_equal(np.asarray(ref.action_mask), want)
+    assert_agree(cpp, ref)  # a mask changes no output of finalize
+    unmasked = make_rollout_buffer("cpp", **{k: v for k, v in shape.items() if k != "mask_dim"})
+    assert unmasked.mask_dim == 0 and np.asarray(unmasked.action_mask).shape == (6, 3, 2, 0)
+
+
+@pytest.mark.parametrize("bad, exc, expected", [
+    (np.ones((3, 2, 4), bool), TypeError, "action_mask must have dtype uint8, got bool"),
+    (np.ones((3, 2, 5), np.uint8), ValueError, "action_mask must have shape (3, 2, 4) [E, A, M], got (3, 2, 5)"),
+    (None, TypeError, "action_mask must be a numpy.ndarray of dtype uint8, got NoneType"),
+])
+def test_a_wrong_action_mask_is_refused(bad, exc, expected) -> None:
+    shape, steps, _ = masked_rollout()
+
+    def add(backend):
+        make_rollout_buffer(backend, **shape).add(**{**steps[0], "action_mask": bad})
+
+    assert both_raise(exc, add).startswith(expected)
+
+
+def test_an_action_mask_for_a_buffer_without_masks_is_refused() -> None:
+    mask = np.ones((3, 2, 4), np.uint8)
+    message = both_raise(ValueError, lambda b: add_with(b, action_mask=mask))
+    assert message == "action_mask given, but this buffer stores no masks (mask_dim=0)"

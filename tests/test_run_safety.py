@@ -76,7 +76,7 @@ def test_unusable_output_dir_and_render_path_are_one_line_at_start_up(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--set", "env.kwargs={max_cyles: 50}"],
-     "env 'simple_spread_v3' has no argument 'max_cyles' (env.kwargs): did you mean 'max_cycles'? it accepts N,"),
+     "env 'simple_spread_v3' has no argument 'max_cyles' (env.kwargs): did you mean 'max_cycles'? it accepts: N,"),
     (["--set", "env.id=fixture_envs:make_not_an_env"], "returned dict, not a PettingZoo ParallelEnv"),
     (["--set", "model.hidden=1000000"], "lower model.hidden (1000000)"),
 ])

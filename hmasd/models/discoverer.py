@@ -56,6 +56,12 @@ class DiscovererActor(nn.Module):
     """pi_l(a | o, z): categorical for Discrete actions, diagonal Gaussian (state-independent log-std)
     for Box actions. The Gaussian's log-prob is of the unclipped sample; the env adapter clips.
 
+    `action_mask` (bool [T, N, M], optional everywhere): for Discrete actions the actions an agent may
+    take (the env's mask and the padding of agents with fewer actions); masked logits are set to the
+    lowest float, so their probability is exactly 0 and they are never drawn. For Box actions the
+    dimensions that are the agent's own: padded ones are left out of log-probabilities and entropy.
+    Acting and the PPO update must pass the same mask, so that the ratio compares like with like.
+
     With `agent_id` (model.actor_agent_id, off by default as in the paper) the actor also sees the
     agent's one-hot id, so that agents with shared parameters and alike observations can still act
     differently (the agent-id input of MAPPO-style trainers; on simple_spread it gained nothing,
@@ -91,25 +97,34 @@ class DiscovererActor(nn.Module):
             parts.append(agent_ids(obs.shape[1], self.n_agents, obs).expand(obs.shape[0], -1, -1))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else obs
 
-    def distribution(self, obs, skill, h0, starts):
+    def distribution(self, obs, skill, h0, starts, action_mask=None):
         """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
         feat, h = self.body(self._inputs(obs, skill), h0, starts)
         out = self.head(feat)
         if self.discrete:
+            if action_mask is not None:
+                # The lowest float rather than -inf: probabilities are still exactly 0, and the KL and
+                # entropy sums stay finite (0 * finite) instead of 0 * inf = nan.
+                out = out.masked_fill(~action_mask, torch.finfo(out.dtype).min)
             return Categorical(logits=out), h
         return Normal(out, self.log_std.exp().expand_as(out)), h
 
-    def log_prob(self, dist, actions: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, dist, actions: torch.Tensor, action_mask=None) -> torch.Tensor:
         """actions float [T, N, D] as stored in the buffer -> log-prob [T, N]."""
         if self.discrete:
             return dist.log_prob(actions[..., 0].long())
-        return dist.log_prob(actions).sum(-1)
+        return self._own_dims(dist.log_prob(actions), action_mask).sum(-1)
 
-    def entropy(self, dist) -> torch.Tensor:
-        return dist.entropy() if self.discrete else dist.entropy().sum(-1)
+    def entropy(self, dist, action_mask=None) -> torch.Tensor:
+        return dist.entropy() if self.discrete else self._own_dims(dist.entropy(), action_mask).sum(-1)
+
+    @staticmethod
+    def _own_dims(per_dim: torch.Tensor, action_mask) -> torch.Tensor:
+        """Zero the padded Box dimensions of agents with fewer of them (none when unmasked)."""
+        return per_dim if action_mask is None else per_dim * action_mask
 
     @torch.no_grad()
-    def skill_kl(self, obs, skill, h0, starts) -> torch.Tensor:
+    def skill_kl(self, obs, skill, h0, starts, action_mask=None) -> torch.Tensor:
         """How much the action depends on the skill: KL(pi_l(.|o, z) || pi_l(.|o, z + 1 mod n_z)) per row,
         obs [T, N, O], skill long [T, N] -> [T, N].
 
@@ -117,26 +132,27 @@ class DiscovererActor(nn.Module):
         The discriminators' accuracy cannot show this: the coordinator picks z from the state, so q_d can
         read z off the observation whether or not the agent acts on it.
         """
-        dist, _ = self.distribution(obs, skill, h0, starts)
-        shifted, _ = self.distribution(obs, (skill + 1) % self.n_agent_skills, h0, starts)
+        dist, _ = self.distribution(obs, skill, h0, starts, action_mask)
+        shifted, _ = self.distribution(obs, (skill + 1) % self.n_agent_skills, h0, starts, action_mask)
         if self.discrete:
             # From the log-probs: torch's Categorical KL is inf wherever the second distribution's
             # probability underflows to 0, even where the true KL is finite (an inf once reached the log).
             log_p, log_q = dist.logits, shifted.logits  # Categorical keeps logits as normalised log-probs
             return (log_p.exp() * (log_p - log_q)).sum(-1)
-        return torch.distributions.kl_divergence(dist, shifted).sum(-1)
+        return self._own_dims(torch.distributions.kl_divergence(dist, shifted), action_mask).sum(-1)
 
     @torch.no_grad()
-    def act(self, obs, skill, h, start, deterministic: bool = False):
-        """One step for N rows: obs [N, O], skill [N], h [N, H], start bool [N]
-        -> (actions float [N, D], log_prob [N], h_new [N, H])."""
+    def act(self, obs, skill, h, start, deterministic: bool = False, action_mask=None):
+        """One step for N rows: obs [N, O], skill [N], h [N, H], start bool [N], action_mask bool [N, M]
+        or None -> (actions float [N, D], log_prob [N], h_new [N, H])."""
         skill = None if skill is None else skill[None]
-        dist, h_new = self.distribution(obs[None], skill, h, start[None])
+        mask = None if action_mask is None else action_mask[None]
+        dist, h_new = self.distribution(obs[None], skill, h, start[None], mask)
         if deterministic:
             action = dist.probs.argmax(-1) if self.discrete else dist.mean
         else:
             action = dist.sample()
-        log_prob = self.log_prob(dist, action[..., None].float() if self.discrete else action)
+        log_prob = self.log_prob(dist, action[..., None].float() if self.discrete else action, mask)
         action = action[..., None].float() if self.discrete else action  # [1, N, D]
         return action[0], log_prob[0], h_new
 

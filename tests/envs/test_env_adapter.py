@@ -220,14 +220,27 @@ def test_dict_observations_without_box_are_refused():
     assert "\n" not in message
 
 
-def test_mixed_action_spaces_are_refused():
+def test_discrete_and_box_agents_mixed_are_refused():
     env = ToyEnv()
-    env._act_spaces["b"] = spaces.Discrete(4)
+    env._act_spaces["b"] = spaces.Box(-1.0, 1.0, (2,), np.float32)
     with pytest.raises(EnvError) as err:
         ArrayEnv(env, "mixed_toy")
     message = str(err.value)
-    assert "mixed_toy" in message and "'b'" in message and "Discrete" in message
+    assert "mixed_toy" in message and "'b'" in message and "Discrete" in message and "Box" in message
     assert "\n" not in message
+
+
+def test_different_action_counts_are_padded_and_the_padding_masked():
+    env = ToyEnv()
+    env._act_spaces["b"] = spaces.Discrete(5)
+    arr = ArrayEnv(env, "uneven_toy")
+    assert arr.spec.n_actions == 5 and arr.spec.masked and arr.spec.mask_dim == 5
+    assert arr.spec.agent_action_sizes == (3, 5, 3)
+    arr.reset(seed=0)
+    np.testing.assert_array_equal(arr.action_mask.sum(axis=1), [3, 5, 3])
+    arr.step(np.array([2, 4, 0]))  # agent b's own range is wider
+    with pytest.raises(ValueError, match=r"'a'.*\[0, 3\)"):
+        arr.step(np.array([4, 0, 0]))  # a padded action of agent a never reaches the env
 
 
 def test_unsupported_spaces_and_no_agents_are_refused():
