@@ -108,14 +108,15 @@ def plot(path: str, metric: str, groups: dict, with_iqm: bool, reps: int, seed: 
         raise InputError("matplotlib is not installed: pip install matplotlib") from None
     fig, ax = plt.subplots(figsize=(7, 4))
     stats = [("mean", np.mean, "-")] + ([("IQM", iqm, "--")] if with_iqm else [])
-    for label, runs in groups.items():
+    for k, (label, runs) in enumerate(groups.items()):
+        color = f"C{k}"  # one colour per label: its mean and IQM curves belong together
         for name, statistic, style in stats:
             steps, points = band(runs, statistic, reps, seed)
             if not steps:
                 continue
             point, lo, hi = np.asarray(points).T
-            line, = ax.plot(steps, point, style, linewidth=1, label=f"{label} {name} (n={len(runs)})")
-            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
+            ax.plot(steps, point, style, color=color, linewidth=1, label=f"{label} {name} (n={len(runs)})")
+            ax.fill_between(steps, lo, hi, color=color, alpha=0.15)
     ax.set_xlabel("env steps")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: shaded = 95% stratified-bootstrap CI")
