@@ -45,7 +45,7 @@ setup(
     description="Hierarchical Multi-Agent Skill Discovery (Yang et al., NeurIPS 2023) on PettingZoo",
     python_requires=">=3.10",
     packages=["hmasd", "hmasd.models", "hmasd_envs"],
-    package_dir={"hmasd": "hmasd", "hmasd_envs": "envs"},
+    package_dir={"hmasd": "hmasd", "hmasd_envs": "hmasd_envs"},
     package_data={"hmasd": ["_core.pyi", "py.typed"]},
     ext_modules=[CMakeExtension("hmasd._core")],
     cmdclass={"build_ext": CMakeBuild},
@@ -65,6 +65,8 @@ setup(
         "plot": ["matplotlib"],
         # The paper's Overcooked benchmark through JaxMARL (JAX on the CPU, about 1 GB).
         "overcooked": ["jaxmarl==0.2.0"],
+        # Env workers as Ray actors (backend: ray) and multi-seed sweeps (hmasd-sweep), on one machine or a cluster.
+        "ray": ["ray==2.60.0"],
     },
     entry_points={
         "console_scripts": [

@@ -102,6 +102,10 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     num_envs: int = 32
     num_workers: int | None = None  # None: one worker per available CPU
+    # Where the env workers run: subprocess (this machine) | local (in the trainer process) | ray (Ray actors).
+    backend: str = "subprocess"
+    ray_address: str | None = None  # backend ray: None starts a local Ray on 127.0.0.1, else the cluster to join
+    device: str = "auto"  # where the update runs: auto (cuda if available) | cpu | cuda; acting stays on the CPU
     batch_size: int | None = None  # env steps per update; None = num_envs * rollout_length
     rollout_length: int | None = None  # steps per env per update; None = batch_size / num_envs
     total_env_steps: int = 4_000_000
@@ -149,6 +153,8 @@ ALGOS = ("hmasd", "mappo")
 HIGH_ADVANTAGE_NORMS = ("off", "always", "rewarded")  # ppo.high_advantage_norm
 INPUT_NORMS = ("layer", "none", "running")  # model.input_norm
 LR_SCHEDULES = ("constant", "linear")  # ppo.lr_schedule
+BACKENDS = ("subprocess", "local", "ray")  # backend
+DEVICES = ("auto", "cpu", "cuda")  # device
 # Far above any skill count in the paper (at most 5) or in use; n_Z = 100000 took 7-9 GB and minutes per
 # update, and such an update cannot be stopped, so the bound is checked before anything is built.
 MAX_SKILLS = 1024
@@ -338,6 +344,13 @@ def validate(cfg: Config) -> None:
                           f"use one of {', '.join(HIGH_ADVANTAGE_NORMS)}")
     if cfg.ppo.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"ppo.lr_schedule '{cfg.ppo.lr_schedule}' is unknown: use one of {', '.join(LR_SCHEDULES)}")
+    if cfg.backend not in BACKENDS:
+        raise ConfigError(f"backend '{cfg.backend}' is unknown: use one of {', '.join(BACKENDS)}")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device '{cfg.device}' is unknown: use one of {', '.join(DEVICES)}")
+    if cfg.ray_address is not None and cfg.backend != "ray":
+        raise ConfigError(f"ray_address ({cfg.ray_address}) is set but backend is '{cfg.backend}': "
+                          f"set backend=ray, or ray_address=null")
     if cfg.model.input_norm not in INPUT_NORMS:
         raise ConfigError(f"model.input_norm '{cfg.model.input_norm}' is unknown: use one of {', '.join(INPUT_NORMS)}")
     k = cfg.hmasd.skill_interval

@@ -12,7 +12,7 @@ from pathlib import Path
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 expected = {f"hmasd/{p.relative_to('hmasd')}" for p in Path("hmasd").rglob("*.py")}
-expected |= {f"hmasd_envs/{p.name}" for p in Path("envs").glob("*.py")}
+expected |= {f"hmasd_envs/{p.name}" for p in Path("hmasd_envs").glob("*.py")}
 missing = sorted(expected - names)
 core = [n for n in names if n.startswith("hmasd/_core") and n.endswith(".so")]
 if missing or not core:
