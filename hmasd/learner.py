@@ -8,6 +8,7 @@ Shapes: T steps, E envs, A agents, N = number of high-level segments.
 """
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -18,6 +19,7 @@ from torch import nn
 from hmasd.agent import HMASDAgent
 from hmasd.collector import Rollout
 from hmasd.config import Config, chunk_length
+from hmasd.device import sync_acting_copy
 from hmasd.losses import clipped_value_loss, discriminator_loss, entropy_loss, ppo_policy_loss
 
 
@@ -67,8 +69,13 @@ def _minibatches(n: int, count: int, generator: torch.Generator) -> list[torch.T
 
 
 class Learner:
-    def __init__(self, agent: HMASDAgent, cfg: Config) -> None:
-        self.agent, self.cfg = agent, cfg
+    """Updates the agent on `device`. `acting` is the agent the collector and evaluation act with, on
+    the CPU (hmasd/device.py says why). On the CPU the learner updates that very agent; on another
+    device it updates its own copy there (`agent`) and syncs `acting` from it after each update."""
+
+    def __init__(self, agent: HMASDAgent, cfg: Config, device: torch.device | str = "cpu") -> None:
+        self.cfg, self.device, self.acting = cfg, torch.device(device), agent
+        self.agent = agent if self.device.type == "cpu" else copy.deepcopy(agent).to(self.device)
         # Polled between epochs, so a stop request (Ctrl-C, SIGTERM) is honoured within one epoch even
         # during a long update; the update then ends early and counts as done.
         self.stop_requested: Callable[[], bool] = lambda: False
@@ -81,13 +88,28 @@ class Learner:
             self.coordinator_optim = _adam(agent.coordinator.parameters(), cfg, self.base_lrs["coordinator"])
             disc_params = list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())
             self.discriminator_optim = _adam(disc_params, cfg, self.base_lrs["discriminator"])
-        # One generator per part: the parts may update concurrently and must stay deterministic.
+        # One generator per part: the parts may update concurrently and must stay deterministic. CPU
+        # generators on every device, so a run draws the same minibatches wherever it learns.
         self.generators = {name: torch.Generator().manual_seed(cfg.seed + i)
                            for i, name in enumerate(("discoverer", "coordinator", "discriminator"))}
         # The coordinator (+ discriminators) and the discoverer share no parameters and read the same
         # finalized rollout, so their updates can run on two threads with the same result as in
         # sequence; torch ops release the GIL, and during the update the env workers are idle.
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="hmasd-high") if cfg.parallel_update else None
+
+    def sync_acting(self) -> None:
+        """Bring the acting copy up to the learner's agent (weights, normalisers, policy version); a
+        no-op on the CPU, where they are one agent."""
+        if self.agent is not self.acting:
+            sync_acting_copy(self.agent, self.acting)
+
+    def _t(self, arr) -> torch.Tensor:
+        """A buffer array as a tensor on the learner's device (a copy: the buffer reuses its arrays)."""
+        return _tensor(arr).to(self.device)
+
+    def _minibatches(self, n: int, count: int, part: str) -> list[torch.Tensor]:
+        """Drawn on the part's CPU generator (deterministic on every device), then moved."""
+        return [idx.to(self.device) for idx in _minibatches(n, count, self.generators[part])]
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         named = {"discoverer": self.discoverer_optim, "coordinator": self.coordinator_optim,
@@ -120,14 +142,14 @@ class Learner:
         T, E, A = buf.team_skill.shape[0], buf.team_skill.shape[1], buf.agent_skill.shape[2]
         if not self.agent.uses_skills:
             return np.zeros((T, E), np.float32), np.zeros((T, E, A), np.float32)
-        team = _tensor(buf.team_skill)
-        agents = _tensor(buf.agent_skill)
-        team_lp = torch.log_softmax(self.agent.team_discriminator(torch.from_numpy(ro.next_state)), -1)
+        team = self._t(buf.team_skill)
+        agents = self._t(buf.agent_skill)
+        team_lp = torch.log_softmax(self.agent.team_discriminator(self._t(ro.next_state)), -1)
         team_lp = team_lp.gather(-1, team[..., None])[..., 0]
         team_rep = team[:, :, None].expand(T, E, A)  # [T, E] -> [T, E, A]
-        agent_lp = torch.log_softmax(self.agent.agent_discriminator(torch.from_numpy(ro.next_obs), team_rep), -1)
+        agent_lp = torch.log_softmax(self.agent.agent_discriminator(self._t(ro.next_obs), team_rep), -1)
         agent_lp = agent_lp.gather(-1, agents[..., None])[..., 0]
-        return team_lp.numpy().astype(np.float32), agent_lp.numpy().astype(np.float32)
+        return team_lp.cpu().numpy().astype(np.float32), agent_lp.cpu().numpy().astype(np.float32)
 
     def finalize(self, ro: Rollout) -> dict[str, float]:
         cfg, h = self.cfg, self.cfg.hmasd
@@ -174,6 +196,7 @@ class Learner:
         # After the learning, not before: the batch was collected under the old statistics.
         self.agent.update_input_stats(ro.buffer.obs, ro.buffer.state, ro.buffer.alive)
         self.agent.policy_version += 1
+        self.sync_acting()
         return stats
 
     def _update_high_level(self, ro: Rollout) -> dict[str, float]:
@@ -198,17 +221,17 @@ class Learner:
         """Paper Eq. 8 on the (s_{t+1}, Z, o_{t+1}, z) pairs of the rollout."""
         buf, agent = ro.buffer, self.agent
         T, E, A = np.asarray(buf.agent_skill).shape
-        state = torch.from_numpy(ro.next_state).reshape(T * E, -1)  # [T, E, S] -> [T*E, S]
-        obs = torch.from_numpy(ro.next_obs).reshape(T * E, A, -1)  # [T, E, A, O] -> [T*E, A, O]
-        team = _tensor(buf.team_skill).reshape(T * E)
-        agents = _tensor(buf.agent_skill).reshape(T * E, A)
-        alive = _tensor(buf.alive).reshape(T * E, A).bool()
+        state = self._t(ro.next_state).reshape(T * E, -1)  # [T, E, S] -> [T*E, S]
+        obs = self._t(ro.next_obs).reshape(T * E, A, -1)  # [T, E, A, O] -> [T*E, A, O]
+        team = self._t(buf.team_skill).reshape(T * E)
+        agents = self._t(buf.agent_skill).reshape(T * E, A)
+        alive = self._t(buf.alive).reshape(T * E, A).bool()
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
         for epoch in range(self.cfg.ppo.epochs):
             if epoch and self.stop_requested():
                 break
-            for idx in _minibatches(T * E, self.cfg.ppo.num_minibatches, self.generators["discriminator"]):
+            for idx in self._minibatches(T * E, self.cfg.ppo.num_minibatches, "discriminator"):
                 team_logits = agent.team_discriminator(state[idx])
                 agent_logits = agent.agent_discriminator(obs[idx], team[idx, None].expand(-1, A))
                 loss, stats = discriminator_loss(team_logits, team[idx], agent_logits, agents[idx], alive[idx])
@@ -223,28 +246,28 @@ class Learner:
     def update_coordinator(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 6: PPO for Z with V_h(s_hat) and for each z^i with V_h(o_hat^i), all on r^h."""
         buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
-        seg = _tensor(buf.assign).bool()  # [T, E] segment starts
-        state = _tensor(buf.state)[seg]  # [T, E, S] -> [N, S]
-        obs = _tensor(buf.obs)[seg]  # [T, E, A, O] -> [N, A, O]
-        team = _tensor(buf.team_skill)[seg]  # [N]
-        agents = _tensor(buf.agent_skill)[seg]  # [N, A]
-        old_log_probs = _tensor(buf.hl_log_probs)[seg]  # [N, A+1]
-        old_values = _tensor(buf.hl_values)[seg]  # real scale
-        returns = _tensor(buf.hl_returns)[seg]
-        advantages = _tensor(buf.hl_advantages)[seg]
+        seg = self._t(buf.assign).bool()  # [T, E] segment starts
+        state = self._t(buf.state)[seg]  # [T, E, S] -> [N, S]
+        obs = self._t(buf.obs)[seg]  # [T, E, A, O] -> [N, A, O]
+        team = self._t(buf.team_skill)[seg]  # [N]
+        agents = self._t(buf.agent_skill)[seg]  # [N, A]
+        old_log_probs = self._t(buf.hl_log_probs)[seg]  # [N, A+1]
+        old_values = self._t(buf.hl_values)[seg]  # real scale
+        returns = self._t(buf.hl_returns)[seg]
+        advantages = self._t(buf.hl_advantages)[seg]
         advantage_std = float(advantages.std())
         norm = agent.high_value_norm
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
         returns_n = norm.normalize(returns)
-        advantages, normalised = coordinator_advantages(advantages, _tensor(buf.hl_rewards)[seg],
+        advantages, normalised = coordinator_advantages(advantages, self._t(buf.hl_rewards)[seg],
                                                         ppo.high_advantage_norm)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]
         for epoch in range(ppo.epochs):
             if epoch and self.stop_requested():
                 break
-            for idx in _minibatches(n, ppo.num_minibatches, self.generators["coordinator"]):
+            for idx in self._minibatches(n, ppo.num_minibatches, "coordinator"):
                 log_probs, entropy, values = agent.coordinator.evaluate(state[idx], obs[idx], team[idx], agents[idx])
                 # Eq. 6 sums one PPO term per skill (Z and every z^i): mean over samples, sum over A+1.
                 width = log_probs.shape[1]
@@ -270,7 +293,8 @@ class Learner:
             "Diagnostics/Coordinator/ApproxKL": pol_stats["approx_kl"],
             "Diagnostics/Coordinator/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Coordinator/GradNorm": grad_norm,
-            "Diagnostics/Coordinator/ExplainedVariance": explained_variance(old_values.numpy(), returns.numpy()),
+            "Diagnostics/Coordinator/ExplainedVariance": explained_variance(old_values.cpu().numpy(),
+                                                                            returns.cpu().numpy()),
             "Diagnostics/Coordinator/AdvantageStd": advantage_std,
             "Diagnostics/Coordinator/AdvantagesNormalised": float(normalised),
             "Buffer/HighLevelSamples": float(n),
@@ -291,34 +315,34 @@ class Learner:
         def chunked(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
 
-        alive = _tensor(buf.alive).reshape(T, E * A).bool()
+        alive = self._t(buf.alive).reshape(T, E * A).bool()
         # The masks the actions were drawn under (envs with masked actions): the ratio needs the same ones.
         masked = getattr(buf, "mask_dim", 0) > 0
         return {
             "A": A, "sequences": C * E,
-            "obs": chunked(_tensor(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
-            "state": chunked(_tensor(buf.state)),  # [T, E, S] -> [L, C*E, S]
-            "skills": chunked(_tensor(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
-            "team": chunked(_tensor(buf.team_skill)) if agent.uses_skills else None,
-            "actions": chunked(_tensor(buf.actions).reshape(T, E * A, -1)),
+            "obs": chunked(self._t(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
+            "state": chunked(self._t(buf.state)),  # [T, E, S] -> [L, C*E, S]
+            "skills": chunked(self._t(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
+            "team": chunked(self._t(buf.team_skill)) if agent.uses_skills else None,
+            "actions": chunked(self._t(buf.actions).reshape(T, E * A, -1)),
             # [T, E, A, M] -> [L, C*E*A, M]
-            "action_mask": chunked(_tensor(buf.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
-            "old_log_probs": chunked(_tensor(buf.log_probs).reshape(T, E * A)),
-            "old_values": _tensor(buf.values).reshape(T, E * A),  # real scale, not chunked
-            "returns": _tensor(buf.returns).reshape(T, E * A),
-            "advantages": chunked(_tensor(buf.advantages).reshape(T, E * A)),
+            "action_mask": chunked(self._t(buf.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
+            "old_log_probs": chunked(self._t(buf.log_probs).reshape(T, E * A)),
+            "old_values": self._t(buf.values).reshape(T, E * A),  # real scale, not chunked
+            "returns": self._t(buf.returns).reshape(T, E * A),
+            "advantages": chunked(self._t(buf.advantages).reshape(T, E * A)),
             "alive": alive,
             "mask": chunked(alive),
-            "starts": chunked(torch.from_numpy(np.repeat(ro.starts, A, axis=1))),  # [T, E] -> [L, C*E*A]
-            "actor_h0": ro.actor_h[::L].reshape(C * E * A, -1),  # hidden state at each chunk start
-            "critic_h0": ro.critic_h[::L].reshape(C * E * A, -1),
+            "starts": chunked(self._t(np.repeat(ro.starts, A, axis=1))),  # [T, E] -> [L, C*E*A]
+            "actor_h0": ro.actor_h[::L].reshape(C * E * A, -1).to(self.device),  # hidden state at each chunk start
+            "critic_h0": ro.critic_h[::L].reshape(C * E * A, -1).to(self.device),
             "chunked": chunked,
         }
 
     def discoverer_forward(self, b: dict, seq: torch.Tensor):
         """Replay the chunks `seq` -> (log_probs, entropy, values, cols), all [L, len(seq)*A]."""
         agent, A = self.agent, b["A"]
-        cols = (seq[:, None] * A + torch.arange(A)).reshape(-1)  # sequence -> its agent columns
+        cols = (seq[:, None] * A + torch.arange(A, device=seq.device)).reshape(-1)  # sequence -> agent columns
         skills = None if b["skills"] is None else b["skills"][:, cols]
         mask = None if b["action_mask"] is None else b["action_mask"][:, cols]
         dist, _ = agent.actor.distribution(b["obs"][:, cols], skills, b["actor_h0"][cols], b["starts"][:, cols], mask)
@@ -341,7 +365,7 @@ class Learner:
         for epoch in range(ppo.epochs):
             if epoch and self.stop_requested():
                 break
-            for seq in _minibatches(b["sequences"], ppo.num_minibatches, self.generators["discoverer"]):
+            for seq in self._minibatches(b["sequences"], ppo.num_minibatches, "discoverer"):
                 log_probs, entropy, values, cols = self.discoverer_forward(b, seq)
                 m = b["mask"][:, cols]
                 pol, pol_stats = ppo_policy_loss(log_probs, b["old_log_probs"][:, cols], advantages[:, cols],
@@ -351,7 +375,7 @@ class Learner:
                 ent, ent_stats = entropy_loss(entropy, self.cfg.hmasd.low_entropy_coef, m)
                 total = pol + ppo.value_coef * val + ent
                 grad_norm = self._step(self.discoverer_optim, total, [actor_params, critic_params])
-        old_values, returns = b["old_values"].numpy(), b["returns"].numpy()
+        old_values, returns = b["old_values"].cpu().numpy(), b["returns"].cpu().numpy()
         stats = {}
         if b["skills"] is not None:
             # after the update, over the whole batch

@@ -131,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, EnvError):
             return _error(f"{exc}{where}")
         return _error(f"env '{cfg.env.id}' failed to start: {exc.summary}{where}")
-    log.info("training started", run=cfg.run_name, algo=cfg.algo, env=cfg.env.id, resumed_from=args.model_path,
-             env_steps=trainer.counters.env_steps, checkpoints=str(trainer.run_dir), tf_logs=str(paths.tf_logs))
+    log.info("training started", run=cfg.run_name, algo=cfg.algo, env=cfg.env.id, device=str(trainer.device),
+             resumed_from=args.model_path, env_steps=trainer.counters.env_steps, checkpoints=str(trainer.run_dir),
+             tf_logs=str(paths.tf_logs))
     try:
         counters = trainer.run(stop)
     except EnvWorkerError as exc:

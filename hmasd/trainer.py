@@ -24,6 +24,7 @@ from hmasd.checkpoint import (CheckpointWriteError, check_compatible, checkpoint
                               publish_latest, save_checkpoint)
 from hmasd.collector import Collector, Rollout
 from hmasd.config import Config, ConfigError, config_warnings, dump_config
+from hmasd.device import resolve_device, to_cpu
 from hmasd.learner import Learner
 from hmasd.logger import MetricSink, get_logger, progress_bar
 from hmasd.orchestrator import EnvWorkerError, VecEnv
@@ -113,6 +114,8 @@ class Trainer:
                  overrides: list[str] | tuple[str, ...] = ()):
         self.cfg, self.paths, self.resume_path = cfg, paths, resume_path
         self.log = get_logger("hmasd.train")
+        # First, before any env is built: `device: cuda` without CUDA is a config error, not a late crash.
+        self.device = resolve_device(cfg.device)
         for note in config_warnings(cfg):
             self.log.warning(note)
         torch.set_num_threads(cfg.torch_threads)
@@ -126,8 +129,8 @@ class Trainer:
                 check_compatible(resume, resume_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)
             check_model_memory(cfg, spec)
             self.spec = spec
-            self.agent = HMASDAgent(cfg, spec)
-            self.learner = Learner(self.agent, cfg)
+            self.agent = HMASDAgent(cfg, spec)  # the acting agent, on the CPU with the envs (hmasd/device.py)
+            self.learner = Learner(self.agent, cfg, self.device)
             self.buffer = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
                                               obs_dim=spec.obs_dim, state_dim=spec.state_dim,
                                               action_dim=spec.action_dim, mask_dim=spec.mask_dim)
@@ -157,8 +160,9 @@ class Trainer:
                     "state_dim": spec.state_dim, "action_kind": spec.action_kind},
             "counters": {"env_steps": c.env_steps, "updates": c.updates, "episodes": c.episodes,
                          "worker_restarts": c.worker_restarts, "policy_version": int(self.agent.policy_version)},
-            "agent": self.agent.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers().items()},
+            # The learner's agent and optimisers, as CPU tensors: a checkpoint loads on any machine.
+            "agent": to_cpu(self.learner.agent.state_dict()),
+            "optimizers": {k: to_cpu(o.state_dict()) for k, o in self.learner.optimizers().items()},
             "rng": {"torch": torch.get_rng_state(),
                     "learner": {k: g.get_state() for k, g in self.learner.generators.items()}},
             "collector": self.collector.state_dict() if envs is not None else None,
@@ -198,7 +202,10 @@ class Trainer:
             return None
 
     def _restore(self, data: dict, overrides: list[str] | tuple[str, ...] = ()) -> None:
-        load_weights(data, self.resume_path, self.agent, self.learner.optimizers(), overrides)
+        # Into the learner's agent (load_state_dict copies the CPU tensors onto its device; the optimisers'
+        # load_state_dict moves their state to their parameters' device), then to the acting copy.
+        load_weights(data, self.resume_path, self.learner.agent, self.learner.optimizers(), overrides)
+        self.learner.sync_acting()
         torch.set_rng_state(data["rng"]["torch"])
         for name, state in data["rng"]["learner"].items():
             self.learner.generators[name].set_state(state)
