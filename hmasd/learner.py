@@ -76,6 +76,7 @@ class Learner:
     def __init__(self, agent: HMASDAgent, cfg: Config, device: torch.device | str = "cpu") -> None:
         self.cfg, self.device, self.acting = cfg, torch.device(device), agent
         self.agent = agent if self.device.type == "cpu" else copy.deepcopy(agent).to(self.device)
+        agent = self.agent  # the optimisers step the copy that learns, never the acting copy
         # Polled between epochs, so a stop request (Ctrl-C, SIGTERM) is honoured within one epoch even
         # during a long update; the update then ends early and counts as done.
         self.stop_requested: Callable[[], bool] = lambda: False

@@ -120,8 +120,19 @@ def test_on_the_cpu_the_learner_updates_the_acting_agent_itself(envs):
     cfg = _cfg()
     learner, acting = _learn(cfg, envs)
     assert learner.agent is acting and learner.device == torch.device("cpu")
+    _assert_optimisers_step(learner)
     assert int(acting.policy_version) == 1
     learner.close()
+
+
+def _assert_optimisers_step(learner) -> None:
+    """Every parameter an optimiser steps is one of the learning agent's (never the acting copy's),
+    and every optimiser has taken steps (Adam keeps no state for a parameter that never had a gradient)."""
+    learning = {id(p) for p in learner.agent.parameters()}
+    for name, optim in learner.optimizers().items():
+        stepped = [p for group in optim.param_groups for p in group["params"]]
+        assert stepped and all(id(p) in learning for p in stepped), name
+        assert optim.state, f"the {name} optimiser never stepped"
 
 
 def test_to_cpu_keeps_the_state_dict_loadable():
@@ -162,6 +173,7 @@ def test_on_cuda_the_learner_updates_a_copy_and_syncs_the_acting_agent(envs):
     cfg = _cfg()
     learner, acting = _learn(cfg, envs, device="cuda", updates=2)
     assert learner.agent is not acting
+    _assert_optimisers_step(learner)
     assert all(t.device.type == "cuda" for t in _tensors(learner.agent).values())
     assert all(t.device.type == "cpu" for t in _tensors(acting).values())
     assert int(acting.policy_version) == int(learner.agent.policy_version) == 2
