@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from hmasd.agent import HMASDAgent
-from hmasd.collector import Rollout
+from hmasd.rollout import Rollout
 from hmasd.config import Config, chunk_length
 from hmasd.losses import clipped_value_loss, discriminator_loss, entropy_loss, ppo_policy_loss
 
@@ -116,12 +116,11 @@ class Learner:
 
         The discriminators do not change inside a rollout, so this equals evaluating them per step.
         """
-        buf = ro.buffer
-        T, E, A = buf.team_skill.shape[0], buf.team_skill.shape[1], buf.agent_skill.shape[2]
+        T, E, A = ro.team_skill.shape[0], ro.team_skill.shape[1], ro.agent_skill.shape[2]
         if not self.agent.uses_skills:
             return np.zeros((T, E), np.float32), np.zeros((T, E, A), np.float32)
-        team = _tensor(buf.team_skill)
-        agents = _tensor(buf.agent_skill)
+        team = _tensor(ro.team_skill)
+        agents = _tensor(ro.agent_skill)
         team_lp = torch.log_softmax(self.agent.team_discriminator(torch.from_numpy(ro.next_state)), -1)
         team_lp = team_lp.gather(-1, team[..., None])[..., 0]
         team_rep = team[:, :, None].expand(T, E, A)  # [T, E] -> [T, E, A]
@@ -133,7 +132,7 @@ class Learner:
         cfg, h = self.cfg, self.cfg.hmasd
         log_q_team, log_q_agent = self.intrinsic_log_probs(ro)
         skills = self.agent.uses_skills
-        ro.buffer.finalize(
+        ro.finalize(
             log_q_team=log_q_team, log_q_agent=log_q_agent, last_values=ro.last_values,
             last_hl_values=ro.last_hl_values, gamma=cfg.ppo.gamma, gae_lambda=cfg.ppo.gae_lambda,
             gamma_high=cfg.gamma_high, gae_lambda_high=cfg.gae_lambda_high,
@@ -143,12 +142,12 @@ class Learner:
         )
         stats = {}
         if skills:
-            assign = np.asarray(ro.buffer.assign).astype(bool)
+            assign = np.asarray(ro.assign).astype(bool)
             stats["Rewards/Intrinsic/Team_Mean"] = float(h.team_discriminator_coef * log_q_team.mean())
             stats["Rewards/Intrinsic/Individual_Mean"] = float(h.agent_discriminator_coef * log_q_agent.mean())
-            stats["Rewards/HighLevel/K_Step_Accumulated_Mean"] = float(np.asarray(ro.buffer.hl_rewards)[assign].mean())
-            stats["Rewards/HighLevel/SegmentLength_Mean"] = float(np.asarray(ro.buffer.segment_lengths)[assign].mean())
-        stats["Rewards/LowLevel/Mixed_Mean"] = float(np.asarray(ro.buffer.rewards).mean())
+            stats["Rewards/HighLevel/K_Step_Accumulated_Mean"] = float(np.asarray(ro.hl_rewards)[assign].mean())
+            stats["Rewards/HighLevel/SegmentLength_Mean"] = float(np.asarray(ro.segment_lengths)[assign].mean())
+        stats["Rewards/LowLevel/Mixed_Mean"] = float(np.asarray(ro.rewards).mean())
         return stats
 
     # -- the three updates ------------------------------------------------------------------------
@@ -172,7 +171,7 @@ class Learner:
         if high is not None:
             stats.update(high.result())
         # After the learning, not before: the batch was collected under the old statistics.
-        self.agent.update_input_stats(ro.buffer.obs, ro.buffer.state, ro.buffer.alive)
+        self.agent.update_input_stats(ro.obs, ro.state, ro.alive)
         self.agent.policy_version += 1
         return stats
 
@@ -196,13 +195,13 @@ class Learner:
 
     def update_discriminators(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 8 on the (s_{t+1}, Z, o_{t+1}, z) pairs of the rollout."""
-        buf, agent = ro.buffer, self.agent
-        T, E, A = np.asarray(buf.agent_skill).shape
+        agent = self.agent
+        T, E, A = np.asarray(ro.agent_skill).shape
         state = torch.from_numpy(ro.next_state).reshape(T * E, -1)  # [T, E, S] -> [T*E, S]
         obs = torch.from_numpy(ro.next_obs).reshape(T * E, A, -1)  # [T, E, A, O] -> [T*E, A, O]
-        team = _tensor(buf.team_skill).reshape(T * E)
-        agents = _tensor(buf.agent_skill).reshape(T * E, A)
-        alive = _tensor(buf.alive).reshape(T * E, A).bool()
+        team = _tensor(ro.team_skill).reshape(T * E)
+        agents = _tensor(ro.agent_skill).reshape(T * E, A)
+        alive = _tensor(ro.alive).reshape(T * E, A).bool()
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
         for epoch in range(self.cfg.ppo.epochs):
@@ -222,22 +221,22 @@ class Learner:
 
     def update_coordinator(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 6: PPO for Z with V_h(s_hat) and for each z^i with V_h(o_hat^i), all on r^h."""
-        buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
-        seg = _tensor(buf.assign).bool()  # [T, E] segment starts
-        state = _tensor(buf.state)[seg]  # [T, E, S] -> [N, S]
-        obs = _tensor(buf.obs)[seg]  # [T, E, A, O] -> [N, A, O]
-        team = _tensor(buf.team_skill)[seg]  # [N]
-        agents = _tensor(buf.agent_skill)[seg]  # [N, A]
-        old_log_probs = _tensor(buf.hl_log_probs)[seg]  # [N, A+1]
-        old_values = _tensor(buf.hl_values)[seg]  # real scale
-        returns = _tensor(buf.hl_returns)[seg]
-        advantages = _tensor(buf.hl_advantages)[seg]
+        agent, ppo = self.agent, self.cfg.ppo
+        seg = _tensor(ro.assign).bool()  # [T, E] segment starts
+        state = _tensor(ro.state)[seg]  # [T, E, S] -> [N, S]
+        obs = _tensor(ro.obs)[seg]  # [T, E, A, O] -> [N, A, O]
+        team = _tensor(ro.team_skill)[seg]  # [N]
+        agents = _tensor(ro.agent_skill)[seg]  # [N, A]
+        old_log_probs = _tensor(ro.hl_log_probs)[seg]  # [N, A+1]
+        old_values = _tensor(ro.hl_values)[seg]  # real scale
+        returns = _tensor(ro.hl_returns)[seg]
+        advantages = _tensor(ro.hl_advantages)[seg]
         advantage_std = float(advantages.std())
         norm = agent.high_value_norm
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
         returns_n = norm.normalize(returns)
-        advantages, normalised = coordinator_advantages(advantages, _tensor(buf.hl_rewards)[seg],
+        advantages, normalised = coordinator_advantages(advantages, _tensor(ro.hl_rewards)[seg],
                                                         ppo.high_advantage_norm)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]
@@ -283,30 +282,30 @@ class Learner:
         from the hidden state stored at collection, so the GRU runs L steps over a C-times wider batch
         instead of T steps over a narrow one. Column c*N + n holds chunk c of sequence n.
         """
-        buf, agent = ro.buffer, self.agent
-        T, E, A = np.asarray(buf.agent_skill).shape
+        agent = self.agent
+        T, E, A = np.asarray(ro.agent_skill).shape
         L = chunk_length(T, self.cfg.ppo.data_chunk_length)
         C = T // L  # chunks per sequence
 
         def chunked(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
 
-        alive = _tensor(buf.alive).reshape(T, E * A).bool()
+        alive = _tensor(ro.alive).reshape(T, E * A).bool()
         # The masks the actions were drawn under (envs with masked actions): the ratio needs the same ones.
-        masked = getattr(buf, "mask_dim", 0) > 0
+        masked = ro.masked
         return {
             "A": A, "sequences": C * E,
-            "obs": chunked(_tensor(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
-            "state": chunked(_tensor(buf.state)),  # [T, E, S] -> [L, C*E, S]
-            "skills": chunked(_tensor(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
-            "team": chunked(_tensor(buf.team_skill)) if agent.uses_skills else None,
-            "actions": chunked(_tensor(buf.actions).reshape(T, E * A, -1)),
+            "obs": chunked(_tensor(ro.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
+            "state": chunked(_tensor(ro.state)),  # [T, E, S] -> [L, C*E, S]
+            "skills": chunked(_tensor(ro.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
+            "team": chunked(_tensor(ro.team_skill)) if agent.uses_skills else None,
+            "actions": chunked(_tensor(ro.actions).reshape(T, E * A, -1)),
             # [T, E, A, M] -> [L, C*E*A, M]
-            "action_mask": chunked(_tensor(buf.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
-            "old_log_probs": chunked(_tensor(buf.log_probs).reshape(T, E * A)),
-            "old_values": _tensor(buf.values).reshape(T, E * A),  # real scale, not chunked
-            "returns": _tensor(buf.returns).reshape(T, E * A),
-            "advantages": chunked(_tensor(buf.advantages).reshape(T, E * A)),
+            "action_mask": chunked(_tensor(ro.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
+            "old_log_probs": chunked(_tensor(ro.log_probs).reshape(T, E * A)),
+            "old_values": _tensor(ro.values).reshape(T, E * A),  # real scale, not chunked
+            "returns": _tensor(ro.returns).reshape(T, E * A),
+            "advantages": chunked(_tensor(ro.advantages).reshape(T, E * A)),
             "alive": alive,
             "mask": chunked(alive),
             "starts": chunked(torch.from_numpy(np.repeat(ro.starts, A, axis=1))),  # [T, E] -> [L, C*E*A]
@@ -367,5 +366,5 @@ class Learner:
             "Diagnostics/Discoverer/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Discoverer/GradNorm": grad_norm,
             "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values, returns),
-            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.buffer.advantages).std()),
+            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.advantages).std()),
         }

@@ -105,6 +105,11 @@ class Rollout:
         """Steps stored (T once collected)."""
         return self.buffer.size
 
+    @property
+    def masked(self) -> bool:
+        """The env's actions are masked: `action_mask` holds the mask each action was drawn under."""
+        return self.buffer.mask_dim > 0
+
     def finalize(self, **kwargs) -> None:
         """The buffer's finalize (reward mixing and GAE, hmasd/buffer.py) on this rollout."""
         self.buffer.finalize(**kwargs)
