@@ -11,7 +11,9 @@ Two backends with the same signatures and semantics:
     ``"cpp"``    ``hmasd._core.RolloutBuffer`` (C++, the one training uses);
     ``"numpy"``  ``ReferenceRolloutBuffer`` below, a plain backward loop that is the oracle the C++
                  code is tested against.
-Pick one with ``make_rollout_buffer``. This module is the only importer of ``hmasd._core``.
+Pick one with ``make_rollout_buffer``. This module is the only importer of ``hmasd._core``. The
+fields each stores are listed once per side: hmasd/rollout.py (STEP_FIELDS, OUTPUT_FIELDS; the
+oracle below is built from them) and csrc/rollout_fields.hpp.
 
 Contract of ``add`` (step t = size): obs/state are what was seen when acting at t; values is V_l
 at t; reward/terminated/truncated are those of the step; bootstrap_values is V_l of the final

@@ -278,7 +278,8 @@ def _release_shm(buf: mmap.mmap, fd: int) -> None:
 
 
 class VecEnv:
-    """E envs of one kind, stepped synchronously in `num_workers` subprocesses.
+    """E envs of one kind, stepped synchronously in `num_workers` subprocesses: the subprocess
+    backend of the VecEnv protocol (hmasd/records.py).
 
     `env_id` and `env_kwargs` go to `hmasd_envs.make_env` in each worker. Worker w hosts the
     contiguous envs [w*E//W, (w+1)*E//W). Env i is seeded with `seed + i` at the first `reset()`;

@@ -14,7 +14,7 @@ import torch
 from hmasd.backends import make_vec_env
 from hmasd.config import load_config
 from hmasd.pipeline import build
-from hmasd.records import EnvFailure
+from hmasd.records import EnvFailure, VecEnv
 from hmasd.rollout import STEP_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # "fixture_envs:..." ids import here and in workers
@@ -84,6 +84,7 @@ def test_actions_of_the_wrong_shape_are_a_value_error(backend):
     cfg = load_config("configs/smoke.yaml", [f"backend={backend}"])
     vec = make_vec_env(cfg, seed=0, num_envs=2)
     try:
+        assert isinstance(vec, VecEnv) and vec.num_envs == 2  # the protocol's members are all there
         vec.reset()
         with pytest.raises(ValueError, match=r"actions have shape \(2, 2\); this VecEnv expects \(2, 3\)"):
             vec.step(np.zeros((2, 2), np.int64))
