@@ -12,12 +12,8 @@ import time
 import pytest
 import torch
 
-from hmasd.agent import HMASDAgent
-from hmasd.buffer import make_rollout_buffer
-from hmasd.collector import Collector
 from hmasd.config import load_config
-from hmasd.learner import Learner
-from hmasd.orchestrator import VecEnv
+from hmasd.pipeline import build
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +21,9 @@ def pipeline():
     cfg = load_config("configs/default.yaml")
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers, seed=cfg.seed)
-    spec = vec.spec
-    agent = HMASDAgent(cfg, spec)
-    buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
-                              obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
-    collector, learner = Collector(vec, agent, cfg, buf), Learner(agent, cfg)
-    yield cfg, agent, collector, learner
-    learner.close()
-    vec.close()
+    p = build(cfg, backend="subprocess")
+    yield cfg, p.agent, p.collector, p.learner
+    p.close()
 
 
 def _iteration(collector, learner):
@@ -46,7 +36,7 @@ def test_full_iteration(benchmark, pipeline):
     cfg, agent, collector, learner = pipeline
     version = int(agent.policy_version)
     ro, stats = _iteration(collector, learner)  # correctness before timing
-    assert ro.buffer.size * cfg.num_envs == 1024 and int(agent.policy_version) == version + 1
+    assert ro.size * cfg.num_envs == 1024 and int(agent.policy_version) == version + 1
     assert all(math.isfinite(value) for key, value in stats.items() if not key.endswith("ExplainedVariance"))
     benchmark.pedantic(_iteration, args=(collector, learner), rounds=8, warmup_rounds=1)
     mean = benchmark.stats.stats.mean

@@ -27,6 +27,8 @@ template <>
 const char* dtype_name<std::uint8_t>() { return "uint8"; }
 template <>
 const char* dtype_name<std::int64_t>() { return "int64"; }
+template <>
+const char* dtype_name<std::int32_t>() { return "int32"; }
 
 std::string shape_str(const std::vector<py::ssize_t>& shape) {
   std::string s = "(";
@@ -81,41 +83,33 @@ py::array view(const py::object& owner, const T* data, std::vector<py::ssize_t> 
 
 using Shape = std::vector<py::ssize_t>;
 
-void add_step(RolloutBuffer& b, const py::object& obs, const py::object& state,
-              const py::object& actions, const py::object& log_probs, const py::object& values,
-              const py::object& reward, const py::object& terminated, const py::object& truncated,
-              const py::object& bootstrap_values, const py::object& alive,
-              const py::object& team_skill, const py::object& agent_skill,
-              const py::object& assign, const py::object& hl_log_probs,
-              const py::object& hl_values, const py::object& hl_bootstrap_values,
-              const py::object& action_mask) {
-  const auto& s = b.shape();
-  const std::uint8_t* mask = nullptr;
-  if (s.mask_dim > 0) {
-    mask = checked<std::uint8_t>(action_mask, "action_mask", {s.E, s.A, s.mask_dim}, "[E, A, M]");
-  } else if (!action_mask.is_none()) {
-    throw py::value_error("action_mask given, but this buffer stores no masks (mask_dim=0)");
+// One argument of add(): the field's checked pointer, or null for an optional field whose axes are
+// empty (action_mask when M = 0), which must then be None.
+template <typename T>
+const T* step_input(const py::object& obj, const char* name, const hmasd::BufferShape& s,
+                    const char* axes, bool optional) {
+  if (optional && hmasd::step_size(s, axes) == 0) {
+    if (!obj.is_none()) {
+      throw py::value_error(std::string(name) + " given, but this buffer stores no masks (mask_dim=0)");
+    }
+    return nullptr;
   }
-  const Shape e{s.E}, ea{s.E, s.A}, eh{s.E, s.A + 1};
-  hmasd::StepInputs in{
-      checked<float>(obs, "obs", {s.E, s.A, s.obs_dim}, "[E, A, O]"),
-      checked<float>(state, "state", {s.E, s.state_dim}, "[E, S]"),
-      checked<float>(actions, "actions", {s.E, s.A, s.action_dim}, "[E, A, D]"),
-      checked<float>(log_probs, "log_probs", ea, "[E, A]"),
-      checked<float>(values, "values", ea, "[E, A]"),
-      checked<float>(reward, "reward", e, "[E]"),
-      checked<std::uint8_t>(terminated, "terminated", e, "[E]"),
-      checked<std::uint8_t>(truncated, "truncated", e, "[E]"),
-      checked<float>(bootstrap_values, "bootstrap_values", ea, "[E, A]"),
-      checked<std::uint8_t>(alive, "alive", ea, "[E, A]"),
-      checked<std::int64_t>(team_skill, "team_skill", e, "[E]"),
-      checked<std::int64_t>(agent_skill, "agent_skill", ea, "[E, A]"),
-      checked<std::uint8_t>(assign, "assign", e, "[E]"),
-      checked<float>(hl_log_probs, "hl_log_probs", eh, "[E, A+1]"),
-      checked<float>(hl_values, "hl_values", eh, "[E, A+1]"),
-      checked<float>(hl_bootstrap_values, "hl_bootstrap_values", eh, "[E, A+1]"),
-      mask,
-  };
+  const auto dims = hmasd::step_shape(s, axes);
+  return checked<T>(obj, name, Shape(dims.begin(), dims.end()), hmasd::axes_label(axes).c_str());
+}
+
+// add(*, <one keyword per field of rollout_fields.hpp>): the parameter list is expanded from it.
+#define HMASD_PARAM(name, type, axes) , const py::object& name
+void add_step(RolloutBuffer& b HMASD_STEP_FIELDS(HMASD_PARAM)) {
+#undef HMASD_PARAM
+  const auto& s = b.shape();
+  hmasd::StepInputs in;
+#define HMASD_REQUIRED(name, type, axes) in.name = step_input<type>(name, #name, s, axes, false);
+#define HMASD_OPTIONAL(name, type, axes) in.name = step_input<type>(name, #name, s, axes, true);
+  HMASD_REQUIRED_STEP_FIELDS(HMASD_REQUIRED)
+  HMASD_OPTIONAL_STEP_FIELDS(HMASD_OPTIONAL)
+#undef HMASD_REQUIRED
+#undef HMASD_OPTIONAL
   py::gil_scoped_release release;
   b.add(in);
 }
@@ -140,15 +134,20 @@ void finalize(RolloutBuffer& b, const py::object& log_q_team, const py::object& 
   b.finalize(in, c);
 }
 
-// Registers a read-only property viewing stored data, [T, E, ...trailing].
+// [T, axes] of a field of rollout_fields.hpp.
+Shape stored_shape(const hmasd::BufferShape& s, const char* axes) {
+  Shape shape{s.T};
+  for (auto d : hmasd::step_shape(s, axes)) shape.push_back(d);
+  return shape;
+}
+
+// Registers a read-only property viewing stored data, [T, axes].
 template <typename T>
 void stored(py::class_<RolloutBuffer>& cls, const char* name,
-            const T* (RolloutBuffer::*getter)() const, Shape (*trailing)(const hmasd::BufferShape&)) {
-  cls.def_property_readonly(name, [getter, trailing](const py::object& self) {
+            const T* (RolloutBuffer::*getter)() const, const char* axes) {
+  cls.def_property_readonly(name, [getter, axes](const py::object& self) {
     const auto& b = self.cast<const RolloutBuffer&>();
-    Shape shape{b.shape().T, b.shape().E};
-    for (auto d : trailing(b.shape())) shape.push_back(d);
-    return view<T>(self, (b.*getter)(), std::move(shape));
+    return view<T>(self, (b.*getter)(), stored_shape(b.shape(), axes));
   });
 }
 
@@ -156,26 +155,33 @@ void stored(py::class_<RolloutBuffer>& cls, const char* name,
 // so a stale result of the previous rollout is never read by mistake.
 template <typename T>
 void output(py::class_<RolloutBuffer>& cls, const char* name,
-            const T* (RolloutBuffer::*getter)() const, Shape (*trailing)(const hmasd::BufferShape&)) {
-  cls.def_property_readonly(name, [getter, trailing, name](const py::object& self) {
+            const T* (RolloutBuffer::*getter)() const, const char* axes) {
+  cls.def_property_readonly(name, [getter, axes, name](const py::object& self) {
     const auto& b = self.cast<const RolloutBuffer&>();
     if (!b.finalized()) {
       throw std::runtime_error(std::string(name) +
                                " is available only after finalize() on a full buffer");
     }
-    Shape shape{b.shape().T, b.shape().E};
-    for (auto d : trailing(b.shape())) shape.push_back(d);
-    return view<T>(self, (b.*getter)(), std::move(shape));
+    return view<T>(self, (b.*getter)(), stored_shape(b.shape(), axes));
   });
 }
 
-Shape none(const hmasd::BufferShape&) { return {}; }
-Shape agents(const hmasd::BufferShape& s) { return {s.A}; }
-Shape heads(const hmasd::BufferShape& s) { return {s.A + 1}; }
-Shape obs_dims(const hmasd::BufferShape& s) { return {s.A, s.obs_dim}; }
-Shape state_dims(const hmasd::BufferShape& s) { return {s.state_dim}; }
-Shape action_dims(const hmasd::BufferShape& s) { return {s.A, s.action_dim}; }
-Shape mask_dims(const hmasd::BufferShape& s) { return {s.A, s.mask_dim}; }
+// The list as the module's STEP_FIELDS / OUTPUT_FIELDS: (name, dtype, axes, optional) tuples, so
+// that tests compare it with the Python table (hmasd/rollout.py).
+py::tuple field_entry(const char* name, const char* dtype, const char* axes, bool optional) {
+  py::list names;
+  std::string axis;
+  for (const char* c = axes;; ++c) {
+    if (*c == ',' || *c == '\0') {
+      names.append(axis);
+      axis.clear();
+      if (*c == '\0') break;
+    } else {
+      axis += *c;
+    }
+  }
+  return py::make_tuple(name, dtype, py::tuple(names), optional);
+}
 
 }  // namespace
 
@@ -236,13 +242,13 @@ PYBIND11_MODULE(_core, m) {
           }),
           py::arg("T"), py::arg("E"), py::arg("A"), py::arg("obs_dim"), py::arg("state_dim"),
           py::arg("action_dim"), py::arg("mask_dim") = 0)
-      .def("add", &add_step, py::kw_only(), py::arg("obs"), py::arg("state"), py::arg("actions"),
-           py::arg("log_probs"), py::arg("values"), py::arg("reward"), py::arg("terminated"),
-           py::arg("truncated"), py::arg("bootstrap_values"), py::arg("alive"),
-           py::arg("team_skill"), py::arg("agent_skill"), py::arg("assign"),
-           py::arg("hl_log_probs"), py::arg("hl_values"), py::arg("hl_bootstrap_values"),
-           py::arg("action_mask") = py::none(),
+#define HMASD_PY_ARG(name, type, axes) , py::arg(#name)
+#define HMASD_PY_ARG_NONE(name, type, axes) , py::arg(#name) = py::none()
+      .def("add", &add_step, py::kw_only() HMASD_REQUIRED_STEP_FIELDS(HMASD_PY_ARG)
+                                 HMASD_OPTIONAL_STEP_FIELDS(HMASD_PY_ARG_NONE),
            "Store step t = size of every env and advance size.")
+#undef HMASD_PY_ARG
+#undef HMASD_PY_ARG_NONE
       .def("finalize", &finalize, py::kw_only(), py::arg("log_q_team"), py::arg("log_q_agent"),
            py::arg("last_values"), py::arg("last_hl_values"), py::arg("gamma"),
            py::arg("gae_lambda"), py::arg("gamma_high"), py::arg("gae_lambda_high"),
@@ -269,30 +275,22 @@ PYBIND11_MODULE(_core, m) {
                ", size=" + std::to_string(b.size()) + ")";
       });
 
-  stored<float>(cls, "obs", &RolloutBuffer::obs, obs_dims);
-  stored<float>(cls, "state", &RolloutBuffer::state, state_dims);
-  stored<float>(cls, "actions", &RolloutBuffer::actions, action_dims);
-  stored<float>(cls, "log_probs", &RolloutBuffer::log_probs, agents);
-  stored<float>(cls, "values", &RolloutBuffer::values, agents);
-  stored<float>(cls, "reward", &RolloutBuffer::reward, none);
-  stored<std::uint8_t>(cls, "terminated", &RolloutBuffer::terminated, none);
-  stored<std::uint8_t>(cls, "truncated", &RolloutBuffer::truncated, none);
-  stored<float>(cls, "bootstrap_values", &RolloutBuffer::bootstrap_values, agents);
-  stored<std::uint8_t>(cls, "alive", &RolloutBuffer::alive, agents);
-  stored<std::int64_t>(cls, "team_skill", &RolloutBuffer::team_skill, none);
-  stored<std::int64_t>(cls, "agent_skill", &RolloutBuffer::agent_skill, agents);
-  stored<std::uint8_t>(cls, "assign", &RolloutBuffer::assign, none);
-  stored<float>(cls, "hl_log_probs", &RolloutBuffer::hl_log_probs, heads);
-  stored<float>(cls, "hl_values", &RolloutBuffer::hl_values, heads);
-  stored<float>(cls, "hl_bootstrap_values", &RolloutBuffer::hl_bootstrap_values, heads);
-  stored<std::uint8_t>(cls, "action_mask", &RolloutBuffer::action_mask, mask_dims);
+#define HMASD_STORED(name, type, axes) stored<type>(cls, #name, &RolloutBuffer::name, axes);
+#define HMASD_OUTPUT(name, type, axes) output<type>(cls, #name, &RolloutBuffer::name, axes);
+  HMASD_STEP_FIELDS(HMASD_STORED)
+  HMASD_OUTPUT_FIELDS(HMASD_OUTPUT)
+#undef HMASD_STORED
+#undef HMASD_OUTPUT
 
-  output<float>(cls, "rewards", &RolloutBuffer::rewards, agents);
-  output<float>(cls, "advantages", &RolloutBuffer::advantages, agents);
-  output<float>(cls, "returns", &RolloutBuffer::returns, agents);
-  output<float>(cls, "hl_rewards", &RolloutBuffer::hl_rewards, none);
-  output<std::int32_t>(cls, "segment_lengths", &RolloutBuffer::segment_lengths, none);
-  output<std::uint8_t>(cls, "hl_dones", &RolloutBuffer::hl_dones, none);
-  output<float>(cls, "hl_advantages", &RolloutBuffer::hl_advantages, heads);
-  output<float>(cls, "hl_returns", &RolloutBuffer::hl_returns, heads);
+#define HMASD_REQUIRED(name, type, axes) fields.append(field_entry(#name, dtype_name<type>(), axes, false));
+#define HMASD_OPTIONAL(name, type, axes) fields.append(field_entry(#name, dtype_name<type>(), axes, true));
+  py::list fields;
+  HMASD_REQUIRED_STEP_FIELDS(HMASD_REQUIRED)
+  HMASD_OPTIONAL_STEP_FIELDS(HMASD_OPTIONAL)
+  m.attr("STEP_FIELDS") = py::tuple(fields);
+  fields = py::list();
+  HMASD_OUTPUT_FIELDS(HMASD_REQUIRED)
+  m.attr("OUTPUT_FIELDS") = py::tuple(fields);
+#undef HMASD_REQUIRED
+#undef HMASD_OPTIONAL
 }

@@ -13,10 +13,51 @@ namespace {
 
 template <typename T>
 void copy_step(std::vector<T>& dst, const T* src, std::int64_t step, std::int64_t per_step) {
+  if (per_step == 0) return;  // an optional field that is not stored (src may be null)
   std::memcpy(dst.data() + step * per_step, src, static_cast<std::size_t>(per_step) * sizeof(T));
 }
 
+// The axis symbols of rollout_fields.hpp, split at the commas.
+std::vector<std::string> axis_names(const char* axes) {
+  std::vector<std::string> names(1);
+  for (const char* c = axes; *c != '\0'; ++c) {
+    if (*c == ',') {
+      names.emplace_back();
+    } else {
+      names.back() += *c;
+    }
+  }
+  return names;
+}
+
 }  // namespace
+
+std::vector<std::int64_t> step_shape(const BufferShape& s, const char* axes) {
+  std::vector<std::int64_t> shape;
+  for (const auto& axis : axis_names(axes)) {
+    if (axis == "E") shape.push_back(s.E);
+    else if (axis == "A") shape.push_back(s.A);
+    else if (axis == "A+1") shape.push_back(s.A + 1);
+    else if (axis == "O") shape.push_back(s.obs_dim);
+    else if (axis == "S") shape.push_back(s.state_dim);
+    else if (axis == "D") shape.push_back(s.action_dim);
+    else if (axis == "M") shape.push_back(s.mask_dim);
+    else throw std::logic_error("unknown axis '" + axis + "' in rollout_fields.hpp");
+  }
+  return shape;
+}
+
+std::int64_t step_size(const BufferShape& s, const char* axes) {
+  std::int64_t n = 1;
+  for (auto d : step_shape(s, axes)) n *= d;
+  return n;
+}
+
+std::string axes_label(const char* axes) {
+  std::string label = "[";
+  for (const auto& axis : axis_names(axes)) label += (label.size() > 1 ? ", " : "") + axis;
+  return label + "]";
+}
 
 RolloutBuffer::RolloutBuffer(const BufferShape& shape) : shape_(shape) {
   const std::pair<const char*, std::int64_t> dims[] = {
@@ -33,35 +74,11 @@ RolloutBuffer::RolloutBuffer(const BufferShape& shape) : shape_(shape) {
     throw std::invalid_argument("mask_dim must be 0 or positive, got " +
                                 std::to_string(shape.mask_dim));
   }
-  const auto TE = static_cast<std::size_t>(shape.T * shape.E);
-  const auto TEA = TE * static_cast<std::size_t>(shape.A);
-  const auto TEH = TE * static_cast<std::size_t>(shape.A + 1);
-  obs_.resize(TEA * shape.obs_dim);
-  state_.resize(TE * shape.state_dim);
-  actions_.resize(TEA * shape.action_dim);
-  log_probs_.resize(TEA);
-  values_.resize(TEA);
-  reward_.resize(TE);
-  terminated_.resize(TE);
-  truncated_.resize(TE);
-  bootstrap_values_.resize(TEA);
-  alive_.resize(TEA);
-  team_skill_.resize(TE);
-  agent_skill_.resize(TEA);
-  assign_.resize(TE);
-  hl_log_probs_.resize(TEH);
-  hl_values_.resize(TEH);
-  hl_bootstrap_values_.resize(TEH);
-  action_mask_.resize(TEA * static_cast<std::size_t>(shape.mask_dim));
-
-  rewards_.resize(TEA);
-  advantages_.resize(TEA);
-  returns_.resize(TEA);
-  hl_rewards_.resize(TE);
-  segment_lengths_.resize(TE);
-  hl_dones_.resize(TE);
-  hl_advantages_.resize(TEH);
-  hl_returns_.resize(TEH);
+#define HMASD_ALLOCATE(name, type, axes) \
+  name##_.resize(static_cast<std::size_t>(shape.T * step_size(shape, axes)));
+  HMASD_STEP_FIELDS(HMASD_ALLOCATE)
+  HMASD_OUTPUT_FIELDS(HMASD_ALLOCATE)
+#undef HMASD_ALLOCATE
 
   ll_carry_.resize(shape.E * shape.A);
   hl_carry_.resize(shape.E * (shape.A + 1));
@@ -74,24 +91,10 @@ void RolloutBuffer::add(const StepInputs& s) {
     throw std::runtime_error("rollout buffer is full (" + std::to_string(shape_.T) + "/" +
                              std::to_string(shape_.T) + " steps): call reset() before add()");
   }
-  const std::int64_t t = size_, E = shape_.E, EA = E * shape_.A, EH = E * (shape_.A + 1);
-  copy_step(obs_, s.obs, t, EA * shape_.obs_dim);
-  copy_step(state_, s.state, t, E * shape_.state_dim);
-  copy_step(actions_, s.actions, t, EA * shape_.action_dim);
-  copy_step(log_probs_, s.log_probs, t, EA);
-  copy_step(values_, s.values, t, EA);
-  copy_step(reward_, s.reward, t, E);
-  copy_step(terminated_, s.terminated, t, E);
-  copy_step(truncated_, s.truncated, t, E);
-  copy_step(bootstrap_values_, s.bootstrap_values, t, EA);
-  copy_step(alive_, s.alive, t, EA);
-  copy_step(team_skill_, s.team_skill, t, E);
-  copy_step(agent_skill_, s.agent_skill, t, EA);
-  copy_step(assign_, s.assign, t, E);
-  copy_step(hl_log_probs_, s.hl_log_probs, t, EH);
-  copy_step(hl_values_, s.hl_values, t, EH);
-  copy_step(hl_bootstrap_values_, s.hl_bootstrap_values, t, EH);
-  if (shape_.mask_dim > 0) copy_step(action_mask_, s.action_mask, t, EA * shape_.mask_dim);
+  const std::int64_t t = size_;
+#define HMASD_COPY(name, type, axes) copy_step(name##_, s.name, t, step_size(shape_, axes));
+  HMASD_STEP_FIELDS(HMASD_COPY)
+#undef HMASD_COPY
   ++size_;
   finalized_ = false;
 }

@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gae.hpp"
+#include "rollout_fields.hpp"
 
 namespace hmasd {
 
@@ -23,25 +25,19 @@ struct BufferShape {
   std::int64_t mask_dim = 0;  // M: width of the stored action masks; 0 = actions are not masked
 };
 
-// One step of all envs; every pointer is C-contiguous with the shape in the comment.
+// The per-step shape [axes] of a field of rollout_fields.hpp (e.g. "E,A,O" -> {E, A, obs_dim}),
+// its element count, and its label for messages ("[E, A, O]"). Throws std::logic_error for an
+// axis symbol that is not in the list.
+std::vector<std::int64_t> step_shape(const BufferShape& shape, const char* axes);
+std::int64_t step_size(const BufferShape& shape, const char* axes);
+std::string axes_label(const char* axes);
+
+// One step of all envs: one C-contiguous pointer per field of rollout_fields.hpp, [axes]. An
+// optional field whose axes are empty (action_mask when M = 0) is unused.
 struct StepInputs {
-  const float* obs;                   // [E, A, O]
-  const float* state;                 // [E, S]
-  const float* actions;               // [E, A, D]
-  const float* log_probs;             // [E, A]
-  const float* values;                // [E, A]
-  const float* reward;                // [E]
-  const std::uint8_t* terminated;     // [E]
-  const std::uint8_t* truncated;      // [E]
-  const float* bootstrap_values;      // [E, A]
-  const std::uint8_t* alive;          // [E, A]
-  const std::int64_t* team_skill;     // [E]
-  const std::int64_t* agent_skill;    // [E, A]
-  const std::uint8_t* assign;         // [E]
-  const float* hl_log_probs;          // [E, A+1]
-  const float* hl_values;             // [E, A+1]
-  const float* hl_bootstrap_values;   // [E, A+1]
-  const std::uint8_t* action_mask;    // [E, A, M] the mask each action was drawn under; unused if M = 0
+#define HMASD_INPUT(name, type, axes) const type* name = nullptr;
+  HMASD_STEP_FIELDS(HMASD_INPUT)
+#undef HMASD_INPUT
 };
 
 // Per-rollout inputs of finalize(), computed after the rollout.
@@ -73,34 +69,12 @@ class RolloutBuffer {
   std::int64_t capacity() const { return shape_.T; }
   bool finalized() const { return finalized_; }
 
-  // Stored steps, [T, E, ...].
-  const float* obs() const { return obs_.data(); }
-  const float* state() const { return state_.data(); }
-  const float* actions() const { return actions_.data(); }
-  const float* log_probs() const { return log_probs_.data(); }
-  const float* values() const { return values_.data(); }
-  const float* reward() const { return reward_.data(); }
-  const std::uint8_t* terminated() const { return terminated_.data(); }
-  const std::uint8_t* truncated() const { return truncated_.data(); }
-  const float* bootstrap_values() const { return bootstrap_values_.data(); }
-  const std::uint8_t* alive() const { return alive_.data(); }
-  const std::int64_t* team_skill() const { return team_skill_.data(); }
-  const std::int64_t* agent_skill() const { return agent_skill_.data(); }
-  const std::uint8_t* assign() const { return assign_.data(); }
-  const float* hl_log_probs() const { return hl_log_probs_.data(); }
-  const float* hl_values() const { return hl_values_.data(); }
-  const float* hl_bootstrap_values() const { return hl_bootstrap_values_.data(); }
-  const std::uint8_t* action_mask() const { return action_mask_.data(); }
-
-  // Outputs of finalize(), [T, E, ...].
-  const float* rewards() const { return rewards_.data(); }
-  const float* advantages() const { return advantages_.data(); }
-  const float* returns() const { return returns_.data(); }
-  const float* hl_rewards() const { return hl_rewards_.data(); }
-  const std::int32_t* segment_lengths() const { return segment_lengths_.data(); }
-  const std::uint8_t* hl_dones() const { return hl_dones_.data(); }
-  const float* hl_advantages() const { return hl_advantages_.data(); }
-  const float* hl_returns() const { return hl_returns_.data(); }
+  // Stored steps and the outputs of finalize(), [T, axes], one getter per field.
+#define HMASD_GETTER(name, type, axes) \
+  const type* name() const { return name##_.data(); }
+  HMASD_STEP_FIELDS(HMASD_GETTER)
+  HMASD_OUTPUT_FIELDS(HMASD_GETTER)
+#undef HMASD_GETTER
 
  private:
   void check_segment_starts() const;
@@ -109,15 +83,10 @@ class RolloutBuffer {
   std::int64_t size_ = 0;
   bool finalized_ = false;
 
-  std::vector<float> obs_, state_, actions_, log_probs_, values_, reward_, bootstrap_values_;
-  std::vector<std::uint8_t> terminated_, truncated_, alive_, assign_;
-  std::vector<std::int64_t> team_skill_, agent_skill_;
-  std::vector<float> hl_log_probs_, hl_values_, hl_bootstrap_values_;
-  std::vector<std::uint8_t> action_mask_;
-
-  std::vector<float> rewards_, advantages_, returns_, hl_rewards_, hl_advantages_, hl_returns_;
-  std::vector<std::int32_t> segment_lengths_;
-  std::vector<std::uint8_t> hl_dones_;
+#define HMASD_STORAGE(name, type, axes) std::vector<type> name##_;
+  HMASD_STEP_FIELDS(HMASD_STORAGE)
+  HMASD_OUTPUT_FIELDS(HMASD_STORAGE)
+#undef HMASD_STORAGE
 
   // Scratch for finalize(), sized once so finalize never allocates.
   std::vector<float> ll_carry_, hl_carry_, seg_sum_;

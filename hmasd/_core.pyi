@@ -2,6 +2,9 @@
 
 Shapes: T steps, E envs, A agents, O obs_dim, S state_dim, D action_dim; A+1 high-level heads
 (0 = team skill Z, 1+i = agent i's skill z^i). Contracts: hmasd/buffer.py.
+
+Written by hand (pybind11 modules cannot be stubbed automatically); tests/test_rollout_schema.py holds
+its fields, dtypes and shape comments equal to the schema in hmasd/rollout.py.
 """
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +13,11 @@ _F32 = npt.NDArray[np.float32]
 _U8 = npt.NDArray[np.uint8]
 _I32 = npt.NDArray[np.int32]
 _I64 = npt.NDArray[np.int64]
+
+# The fields of the buffer as the C++ list (csrc/rollout_fields.hpp) spells them:
+# (name, dtype name, per-step axes after T, optional).
+STEP_FIELDS: tuple[tuple[str, str, tuple[str, ...], bool], ...]
+OUTPUT_FIELDS: tuple[tuple[str, str, tuple[str, ...], bool], ...]
 
 class RolloutBuffer:
     def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int, mask_dim: int = 0) -> None: ...

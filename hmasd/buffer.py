@@ -11,7 +11,9 @@ Two backends with the same signatures and semantics:
     ``"cpp"``    ``hmasd._core.RolloutBuffer`` (C++, the one training uses);
     ``"numpy"``  ``ReferenceRolloutBuffer`` below, a plain backward loop that is the oracle the C++
                  code is tested against.
-Pick one with ``make_rollout_buffer``. This module is the only importer of ``hmasd._core``.
+Pick one with ``make_rollout_buffer``. This module is the only importer of ``hmasd._core``. The
+fields each stores are listed once per side: hmasd/rollout.py (STEP_FIELDS, OUTPUT_FIELDS; the
+oracle below is built from them) and csrc/rollout_fields.hpp.
 
 Contract of ``add`` (step t = size): obs/state are what was seen when acting at t; values is V_l
 at t; reward/terminated/truncated are those of the step; bootstrap_values is V_l of the final
@@ -54,6 +56,7 @@ from typing import Union
 import numpy as np
 
 from hmasd import _core
+from hmasd.rollout import OUTPUT_FIELDS, STEP_FIELD_NAMES, STEP_FIELDS
 
 __all__ = ["ReferenceRolloutBuffer", "AnyRolloutBuffer", "make_rollout_buffer", "BACKENDS"]
 
@@ -88,8 +91,10 @@ def _read_only(arr: np.ndarray) -> np.ndarray:
 class ReferenceRolloutBuffer:
     """NumPy oracle of ``hmasd._core.RolloutBuffer``: same constructor, methods and properties.
 
-    ``finalize`` is a plain backward loop over t, vectorised over envs and agents, in float32 with
-    the operations in the same order as the C++ code (see the module docstring for the rules).
+    Storage, ``add``'s checks and the read-only properties are built from the one schema table
+    (hmasd/rollout.py: STEP_FIELDS, OUTPUT_FIELDS). ``finalize`` is a plain backward loop over t,
+    vectorised over envs and agents, in float32 with the operations in the same order as the C++
+    code (see the module docstring for the rules).
     """
 
     def __init__(self, T: int, E: int, A: int, obs_dim: int, state_dim: int, action_dim: int,
@@ -103,78 +108,33 @@ class ReferenceRolloutBuffer:
         self._mask_dim = mask_dim
         self._T, self._E, self._A = T, E, A
         self._obs_dim, self._state_dim, self._action_dim = obs_dim, state_dim, action_dim
+        self._sizes = {"E": E, "A": A, "O": obs_dim, "S": state_dim, "D": action_dim, "M": mask_dim}
         self._size = 0
         self._finalized = False
-        H = A + 1
-        f32, u8 = np.float32, np.uint8
-        self._store = {
-            "obs": np.zeros((T, E, A, obs_dim), f32),
-            "state": np.zeros((T, E, state_dim), f32),
-            "actions": np.zeros((T, E, A, action_dim), f32),
-            "log_probs": np.zeros((T, E, A), f32),
-            "values": np.zeros((T, E, A), f32),
-            "reward": np.zeros((T, E), f32),
-            "terminated": np.zeros((T, E), u8),
-            "truncated": np.zeros((T, E), u8),
-            "bootstrap_values": np.zeros((T, E, A), f32),
-            "alive": np.zeros((T, E, A), u8),
-            "team_skill": np.zeros((T, E), np.int64),
-            "agent_skill": np.zeros((T, E, A), np.int64),
-            "assign": np.zeros((T, E), u8),
-            "hl_log_probs": np.zeros((T, E, H), f32),
-            "hl_values": np.zeros((T, E, H), f32),
-            "hl_bootstrap_values": np.zeros((T, E, H), f32),
-            "action_mask": np.zeros((T, E, A, mask_dim), u8),
-        }
-        self._out = {
-            "rewards": np.zeros((T, E, A), f32),
-            "advantages": np.zeros((T, E, A), f32),
-            "returns": np.zeros((T, E, A), f32),
-            "hl_rewards": np.zeros((T, E), f32),
-            "segment_lengths": np.zeros((T, E), np.int32),
-            "hl_dones": np.zeros((T, E), u8),
-            "hl_advantages": np.zeros((T, E, H), f32),
-            "hl_returns": np.zeros((T, E, H), f32),
-        }
+        self._store = {f.name: np.zeros((T, *f.shape(self._sizes)), f.dtype) for f in STEP_FIELDS}
+        self._out = {f.name: np.zeros((T, *f.shape(self._sizes)), f.dtype) for f in OUTPUT_FIELDS}
 
     # --- writing -------------------------------------------------------------------------------
 
-    def add(self, *, obs: np.ndarray, state: np.ndarray, actions: np.ndarray, log_probs: np.ndarray,
-            values: np.ndarray, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-            bootstrap_values: np.ndarray, alive: np.ndarray, team_skill: np.ndarray,
-            agent_skill: np.ndarray, assign: np.ndarray, hl_log_probs: np.ndarray,
-            hl_values: np.ndarray, hl_bootstrap_values: np.ndarray,
-            action_mask: np.ndarray | None = None) -> None:
-        """Store step t = size of every env and advance size (shapes: module docstring)."""
-        E, A, H = self._E, self._A, self._A + 1
-        f32, u8, i64 = np.float32, np.uint8, np.int64
-        step = {
-            "obs": _checked(obs, "obs", f32, (E, A, self._obs_dim), "[E, A, O]"),
-            "state": _checked(state, "state", f32, (E, self._state_dim), "[E, S]"),
-            "actions": _checked(actions, "actions", f32, (E, A, self._action_dim), "[E, A, D]"),
-            "log_probs": _checked(log_probs, "log_probs", f32, (E, A), "[E, A]"),
-            "values": _checked(values, "values", f32, (E, A), "[E, A]"),
-            "reward": _checked(reward, "reward", f32, (E,), "[E]"),
-            "terminated": _checked(terminated, "terminated", u8, (E,), "[E]"),
-            "truncated": _checked(truncated, "truncated", u8, (E,), "[E]"),
-            "bootstrap_values": _checked(bootstrap_values, "bootstrap_values", f32, (E, A), "[E, A]"),
-            "alive": _checked(alive, "alive", u8, (E, A), "[E, A]"),
-            "team_skill": _checked(team_skill, "team_skill", i64, (E,), "[E]"),
-            "agent_skill": _checked(agent_skill, "agent_skill", i64, (E, A), "[E, A]"),
-            "assign": _checked(assign, "assign", u8, (E,), "[E]"),
-            "hl_log_probs": _checked(hl_log_probs, "hl_log_probs", f32, (E, H), "[E, A+1]"),
-            "hl_values": _checked(hl_values, "hl_values", f32, (E, H), "[E, A+1]"),
-            "hl_bootstrap_values": _checked(hl_bootstrap_values, "hl_bootstrap_values", f32, (E, H),
-                                            "[E, A+1]"),
-        }
-        if self._mask_dim > 0:
-            step["action_mask"] = _checked(action_mask, "action_mask", u8, (E, A, self._mask_dim), "[E, A, M]")
-        elif action_mask is not None:
-            raise ValueError("action_mask given, but this buffer stores no masks (mask_dim=0)")
+    def add(self, **step: np.ndarray | None) -> None:
+        """Store step t = size of every env and advance size; the keyword arguments are the names of
+        STEP_FIELDS (action_mask only, and then required, when mask_dim > 0). Shapes: module docstring."""
+        unknown = sorted(set(step) - set(STEP_FIELD_NAMES))
+        if unknown:
+            raise TypeError(f"add() got an unexpected keyword argument '{unknown[0]}'")
+        checked = {}
+        for f in STEP_FIELDS:
+            if f.optional and self._mask_dim == 0:
+                if step.get(f.name) is not None:
+                    raise ValueError(f"{f.name} given, but this buffer stores no masks (mask_dim=0)")
+                continue
+            if f.name not in step and not f.optional:
+                raise TypeError(f"add() missing required keyword argument: '{f.name}'")
+            checked[f.name] = _checked(step.get(f.name), f.name, f.dtype, f.shape(self._sizes), f.label)
         if self._size >= self._T:
             raise RuntimeError(f"rollout buffer is full ({self._T}/{self._T} steps): "
                                "call reset() before add()")
-        for name, arr in step.items():
+        for name, arr in checked.items():
             self._store[name][self._size] = arr
         self._size += 1
         self._finalized = False
@@ -294,36 +254,20 @@ class ReferenceRolloutBuffer:
     action_dim = property(lambda self: self._action_dim)
     mask_dim = property(lambda self: self._mask_dim)
 
-    obs = property(lambda self: _read_only(self._store["obs"]))                    # [T, E, A, O]
-    state = property(lambda self: _read_only(self._store["state"]))                # [T, E, S]
-    actions = property(lambda self: _read_only(self._store["actions"]))            # [T, E, A, D]
-    log_probs = property(lambda self: _read_only(self._store["log_probs"]))        # [T, E, A]
-    values = property(lambda self: _read_only(self._store["values"]))              # [T, E, A]
-    reward = property(lambda self: _read_only(self._store["reward"]))              # [T, E]
-    terminated = property(lambda self: _read_only(self._store["terminated"]))      # [T, E]
-    truncated = property(lambda self: _read_only(self._store["truncated"]))        # [T, E]
-    bootstrap_values = property(lambda self: _read_only(self._store["bootstrap_values"]))  # [T, E, A]
-    alive = property(lambda self: _read_only(self._store["alive"]))                # [T, E, A]
-    team_skill = property(lambda self: _read_only(self._store["team_skill"]))      # [T, E]
-    agent_skill = property(lambda self: _read_only(self._store["agent_skill"]))    # [T, E, A]
-    assign = property(lambda self: _read_only(self._store["assign"]))              # [T, E]
-    hl_log_probs = property(lambda self: _read_only(self._store["hl_log_probs"]))  # [T, E, A+1]
-    hl_values = property(lambda self: _read_only(self._store["hl_values"]))        # [T, E, A+1]
-    hl_bootstrap_values = property(lambda self: _read_only(self._store["hl_bootstrap_values"]))
-    action_mask = property(lambda self: _read_only(self._store["action_mask"]))    # [T, E, A, M]
-
-    rewards = property(lambda self: self._output("rewards"))                  # [T, E, A]
-    advantages = property(lambda self: self._output("advantages"))            # [T, E, A]
-    returns = property(lambda self: self._output("returns"))                  # [T, E, A]
-    hl_rewards = property(lambda self: self._output("hl_rewards"))            # [T, E]
-    segment_lengths = property(lambda self: self._output("segment_lengths"))  # [T, E]
-    hl_dones = property(lambda self: self._output("hl_dones"))                # [T, E]
-    hl_advantages = property(lambda self: self._output("hl_advantages"))      # [T, E, A+1]
-    hl_returns = property(lambda self: self._output("hl_returns"))            # [T, E, A+1]
-
     def __repr__(self) -> str:
         return (f"ReferenceRolloutBuffer(T={self._T}, E={self._E}, A={self._A}, obs_dim={self._obs_dim}, "
                 f"state_dim={self._state_dim}, action_dim={self._action_dim}, size={self._size})")
+
+
+# One read-only property per field of the schema: stored steps [T, *axes], and the outputs of
+# finalize() [T, *axes], which refuse before finalize() like the C++ ones.
+for _f in STEP_FIELDS:
+    setattr(ReferenceRolloutBuffer, _f.name,
+            property(lambda self, _n=_f.name: _read_only(self._store[_n]), doc=f"[T, {_f.label[1:]}"))
+for _f in OUTPUT_FIELDS:
+    setattr(ReferenceRolloutBuffer, _f.name,
+            property(lambda self, _n=_f.name: self._output(_n), doc=f"[T, {_f.label[1:]}"))
+del _f
 
 
 AnyRolloutBuffer = Union[_core.RolloutBuffer, ReferenceRolloutBuffer]

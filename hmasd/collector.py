@@ -8,36 +8,17 @@ those steps, and the buffer turns them into segments. Shapes: T steps, E envs, A
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from hmasd.agent import HMASDAgent
 from hmasd.config import Config
-from hmasd.records import EpisodeInfo
+from hmasd.records import EpisodeInfo, VecEnv
+from hmasd.rollout import Rollout
 
 # Evaluation's replacement for the coordinator's skills: None (the coordinator), "uniform", or (Z, z^1..z^n).
 SkillOverride = None | str | tuple[int, ...]
-
-
-@dataclass
-class Rollout:
-    """What one collection hands to the learner, beside the filled buffer."""
-
-    buffer: object  # RolloutBuffer (C++ or NumPy reference), full, not yet finalised
-    next_state: np.ndarray  # [T, E, S] s_{t+1}: the final state where the episode ended at t
-    next_obs: np.ndarray  # [T, E, A, O]
-    starts: np.ndarray  # [T, E] bool: step t is the first of an episode (GRU reset)
-    actor_h: torch.Tensor  # [T, E*A, H] actor hidden state before each step (before any reset)
-    critic_h: torch.Tensor  # [T, E*A, H]
-    last_values: np.ndarray  # [E, A] V_l of the state after the last step (real scale)
-    last_hl_values: np.ndarray  # [E, A+1] V_h of the state after the last step (real scale)
-    episodes: list[EpisodeInfo] = field(default_factory=list)
-    policy_version: int = 0  # the version every sample was collected under
-    versions: np.ndarray | None = None  # [T, E] the version stamped at each step
-    env_steps_per_env: np.ndarray | None = None  # [E] samples each env contributed
-    collect_seconds: float = 0.0
 
 
 class Collector:
@@ -48,7 +29,7 @@ class Collector:
     straddles two policy versions.
     """
 
-    def __init__(self, vec, agent: HMASDAgent, cfg: Config, buffer, deterministic: bool = False,
+    def __init__(self, vec: VecEnv, agent: HMASDAgent, cfg: Config, buffer, deterministic: bool = False,
                  skills: SkillOverride = None) -> None:
         self.vec, self.agent, self.cfg, self.buffer = vec, agent, cfg, buffer
         self.skills = skills
@@ -62,7 +43,7 @@ class Collector:
         self.starts = np.zeros((self.T, self.E), dtype=bool)
         self.restart(vec)
 
-    def restart(self, vec) -> None:
+    def restart(self, vec: VecEnv) -> None:
         """Begin fresh episodes in every env of `vec` (the first start, or rebuilt envs after a worker
         fault): nothing of the state that crossed rollouts is kept, since it belonged to the old envs."""
         self.vec = vec
@@ -73,11 +54,33 @@ class Collector:
         self.actor_h = torch.zeros(E * A, H)
         self.critic_h = torch.zeros(E * A, H)
         self.episode_start = np.ones(E, dtype=bool)
+        self._last_starts = np.ones(E, dtype=bool)
         self.skill_timer = np.zeros(E, dtype=np.int64)
         self.team_skill = np.zeros(E, dtype=np.int64)
         self.agent_skills = np.zeros((E, A), dtype=np.int64)
         self.hl_log_probs = np.zeros((E, A + 1), dtype=np.float32)
         self.hl_values = np.zeros((E, A + 1), dtype=np.float32)
+
+    # -- what a caller of step() may read (evaluation, instruments) -------------------------------
+    @property
+    def actor_hidden(self) -> torch.Tensor:
+        """[E*A, H] the actor's hidden state the next step() starts from (before any episode reset)."""
+        return self.actor_h
+
+    @property
+    def last_step_starts(self) -> np.ndarray:
+        """bool [E]: the step just played was the first of an episode (its GRU state was reset)."""
+        return self._last_starts.copy()
+
+    @property
+    def current_skills(self) -> tuple[np.ndarray, np.ndarray]:
+        """(Z [E], z [E, A]): the skills the envs hold now (those of the step just played)."""
+        return self.team_skill.copy(), self.agent_skills.copy()
+
+    @property
+    def skill_age(self) -> np.ndarray:
+        """int [E]: steps since each env's skills were assigned, counting the step just played."""
+        return self.skill_timer.copy()
 
     # -- the state that crosses rollouts, for checkpoints ------------------------------------------
     _ARRAYS = ("obs", "state", "alive", "episode_start", "skill_timer", "team_skill", "agent_skills",
@@ -185,7 +188,7 @@ class Collector:
         )
         if self.action_mask is not None:
             record["action_mask"] = self.action_mask.astype(np.uint8)  # the mask the actions were drawn under
-        self.last_starts = starts
+        self._last_starts = starts
         self.obs, self.state, self.alive = step.obs, step.state, step.alive
         self.action_mask = step.action_mask
         self.episode_start = step.terminated | step.truncated
@@ -210,7 +213,7 @@ class Collector:
             actor_hs[t], critic_hs[t] = self.actor_h, self.critic_h
             step, record = self.step(rollout_start=(t == 0))
             buf.add(**record)
-            self.starts[t] = self.last_starts
+            self.starts[t] = self._last_starts
             self.next_state[t] = step.final_state
             self.next_obs[t] = step.final_obs
             versions[t] = int(self.agent.policy_version)

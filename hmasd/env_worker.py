@@ -177,7 +177,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
@@ -314,7 +314,7 @@ def serve(chan: _Channel, shm_fd: int) -> int:
         except Exception:
             pass
         try:
-            chan.send(("error", command, _one_line(exc), traceback.format_exc(), is_env_error))
+            chan.send(("error", command, one_line(exc), traceback.format_exc(), is_env_error))
         except OSError:
             pass
         return 1

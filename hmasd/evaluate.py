@@ -8,7 +8,6 @@ and skill usage: how often each team skill Z and each agent's skill z^i was chos
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -21,15 +20,15 @@ from hmasd.agent import HMASDAgent
 from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_weights
 from hmasd.collector import Collector, SkillOverride
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
-from hmasd.local_vec import LocalVecEnv
-from hmasd.orchestrator import VecEnv
+from hmasd.pipeline import build
 
 
 def _skill_label(collector: Collector, spec) -> str:
     if not collector.agent.uses_skills:
         return ""
-    agents = ", ".join(f"{name}: z={int(z)}" for name, z in zip(spec.agent_names, collector.agent_skills[0]))
-    return f"Z={int(collector.team_skill[0])} | {agents}"
+    team, agent_skills = collector.current_skills
+    agents = ", ".join(f"{name}: z={int(z)}" for name, z in zip(spec.agent_names, agent_skills[0]))
+    return f"Z={int(team[0])} | {agents}"
 
 
 def _annotate(frame: np.ndarray, text: str, step: int):
@@ -61,24 +60,21 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
                    render_path: str | Path | None = None, max_envs: int = 8, skills: SkillOverride = None,
                    in_workers: bool = False) -> dict:
     """Play `episodes` full episodes; each of min(episodes, max_envs) envs plays its share. `skills`
-    replaces the coordinator's choices (Collector's SkillOverride). `in_workers` steps the envs in
-    worker subprocesses (the trainer's periodic evaluation: an env that brings its own runtime, such as
-    JAX for Overcooked, then never loads it into the trainer); otherwise, and always when rendering,
-    they run in this process. Both give the same episodes: env i is seeded with seed + i either way."""
+    replaces the coordinator's choices (Collector's SkillOverride). `in_workers` steps the envs on
+    cfg.backend (the trainer's periodic evaluation: with worker subprocesses, an env that brings its own
+    runtime, such as JAX for Overcooked, then never loads it into the trainer); otherwise, and always when
+    rendering, they run in this process. Both give the same episodes: env i is seeded with seed + i
+    either way."""
     n_envs = max(1, min(episodes, max_envs))
     quota = np.array([episodes // n_envs + (1 if i < episodes % n_envs else 0) for i in range(n_envs)])
-    eval_cfg = dataclasses.replace(cfg, num_envs=n_envs)
     render_kwargs = {"render_mode": "rgb_array"} if render_path else {}
-    if in_workers and not render_path:
-        vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=n_envs, num_workers=cfg.num_workers, seed=seed,
-                     step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs)
-    else:
-        vec = LocalVecEnv(cfg.env.id, {**cfg.env.kwargs, **render_kwargs}, num_envs=n_envs, seed=seed,
-                          mask_in_obs=cfg.env.action_mask_in_obs)
+    backend = cfg.backend if in_workers and not render_path else "local"
+    pipe = build(cfg, seed=seed, num_envs=n_envs, backend=backend, deterministic=deterministic, skills=skills,
+                 with_learner=False, agent=agent, env_kwargs={**cfg.env.kwargs, **render_kwargs})
+    vec, collector = pipe.vec, pipe.collector
     was_training = agent.training
     agent.eval()
     try:
-        collector = Collector(vec, agent, eval_cfg, buffer=None, deterministic=deterministic, skills=skills)
         done = np.zeros(n_envs, dtype=np.int64)
         finished: list[dict] = []
         team_counts = np.zeros(cfg.hmasd.n_team_skills if agent.uses_skills else 0, dtype=np.int64)
@@ -87,11 +83,11 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         skill_kl: list[torch.Tensor] = []
         t = 0
         while (done < quota).any():
-            h_before = collector.actor_h
+            h_before = collector.actor_hidden
             step, record = collector.step(rollout_start=(t == 0))
             counting = done < quota
             if agent.uses_skills:
-                skill_kl.append(_step_skill_kl(agent, record, h_before, collector.last_starts, counting))
+                skill_kl.append(_step_skill_kl(agent, record, h_before, collector.last_step_starts, counting))
                 chosen = record["assign"].astype(bool) & counting
                 np.add.at(team_counts, record["team_skill"][chosen], 1)
                 for i in range(agent.n_agents):
@@ -107,7 +103,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
             t += 1
     finally:
         agent.train(was_training)
-        vec.close()
+        pipe.close()
     returns = np.array([e["return"] for e in finished], dtype=np.float64)
     lengths = np.array([e["length"] for e in finished], dtype=np.float64)
     has_success = all("success" in e for e in finished)

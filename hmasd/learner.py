@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from hmasd.agent import HMASDAgent
-from hmasd.collector import Rollout
+from hmasd.rollout import Rollout
 from hmasd.config import Config, chunk_length
 from hmasd.device import sync_acting_copy
 from hmasd.losses import clipped_value_loss, discriminator_loss, entropy_loss, ppo_policy_loss
@@ -139,12 +139,11 @@ class Learner:
 
         The discriminators do not change inside a rollout, so this equals evaluating them per step.
         """
-        buf = ro.buffer
-        T, E, A = buf.team_skill.shape[0], buf.team_skill.shape[1], buf.agent_skill.shape[2]
+        T, E, A = ro.team_skill.shape[0], ro.team_skill.shape[1], ro.agent_skill.shape[2]
         if not self.agent.uses_skills:
             return np.zeros((T, E), np.float32), np.zeros((T, E, A), np.float32)
-        team = self._t(buf.team_skill)
-        agents = self._t(buf.agent_skill)
+        team = self._t(ro.team_skill)
+        agents = self._t(ro.agent_skill)
         team_lp = torch.log_softmax(self.agent.team_discriminator(self._t(ro.next_state)), -1)
         team_lp = team_lp.gather(-1, team[..., None])[..., 0]
         team_rep = team[:, :, None].expand(T, E, A)  # [T, E] -> [T, E, A]
@@ -156,7 +155,7 @@ class Learner:
         cfg, h = self.cfg, self.cfg.hmasd
         log_q_team, log_q_agent = self.intrinsic_log_probs(ro)
         skills = self.agent.uses_skills
-        ro.buffer.finalize(
+        ro.finalize(
             log_q_team=log_q_team, log_q_agent=log_q_agent, last_values=ro.last_values,
             last_hl_values=ro.last_hl_values, gamma=cfg.ppo.gamma, gae_lambda=cfg.ppo.gae_lambda,
             gamma_high=cfg.gamma_high, gae_lambda_high=cfg.gae_lambda_high,
@@ -166,12 +165,12 @@ class Learner:
         )
         stats = {}
         if skills:
-            assign = np.asarray(ro.buffer.assign).astype(bool)
+            assign = np.asarray(ro.assign).astype(bool)
             stats["Rewards/Intrinsic/Team_Mean"] = float(h.team_discriminator_coef * log_q_team.mean())
             stats["Rewards/Intrinsic/Individual_Mean"] = float(h.agent_discriminator_coef * log_q_agent.mean())
-            stats["Rewards/HighLevel/K_Step_Accumulated_Mean"] = float(np.asarray(ro.buffer.hl_rewards)[assign].mean())
-            stats["Rewards/HighLevel/SegmentLength_Mean"] = float(np.asarray(ro.buffer.segment_lengths)[assign].mean())
-        stats["Rewards/LowLevel/Mixed_Mean"] = float(np.asarray(ro.buffer.rewards).mean())
+            stats["Rewards/HighLevel/K_Step_Accumulated_Mean"] = float(np.asarray(ro.hl_rewards)[assign].mean())
+            stats["Rewards/HighLevel/SegmentLength_Mean"] = float(np.asarray(ro.segment_lengths)[assign].mean())
+        stats["Rewards/LowLevel/Mixed_Mean"] = float(np.asarray(ro.rewards).mean())
         return stats
 
     # -- the three updates ------------------------------------------------------------------------
@@ -195,7 +194,7 @@ class Learner:
         if high is not None:
             stats.update(high.result())
         # After the learning, not before: the batch was collected under the old statistics.
-        self.agent.update_input_stats(ro.buffer.obs, ro.buffer.state, ro.buffer.alive)
+        self.agent.update_input_stats(ro.obs, ro.state, ro.alive)
         self.agent.policy_version += 1
         self.sync_acting()
         return stats
@@ -220,13 +219,13 @@ class Learner:
 
     def update_discriminators(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 8 on the (s_{t+1}, Z, o_{t+1}, z) pairs of the rollout."""
-        buf, agent = ro.buffer, self.agent
-        T, E, A = np.asarray(buf.agent_skill).shape
+        agent = self.agent
+        T, E, A = np.asarray(ro.agent_skill).shape
         state = self._t(ro.next_state).reshape(T * E, -1)  # [T, E, S] -> [T*E, S]
         obs = self._t(ro.next_obs).reshape(T * E, A, -1)  # [T, E, A, O] -> [T*E, A, O]
-        team = self._t(buf.team_skill).reshape(T * E)
-        agents = self._t(buf.agent_skill).reshape(T * E, A)
-        alive = self._t(buf.alive).reshape(T * E, A).bool()
+        team = self._t(ro.team_skill).reshape(T * E)
+        agents = self._t(ro.agent_skill).reshape(T * E, A)
+        alive = self._t(ro.alive).reshape(T * E, A).bool()
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
         for epoch in range(self.cfg.ppo.epochs):
@@ -246,22 +245,22 @@ class Learner:
 
     def update_coordinator(self, ro: Rollout) -> dict[str, float]:
         """Paper Eq. 6: PPO for Z with V_h(s_hat) and for each z^i with V_h(o_hat^i), all on r^h."""
-        buf, agent, ppo = ro.buffer, self.agent, self.cfg.ppo
-        seg = self._t(buf.assign).bool()  # [T, E] segment starts
-        state = self._t(buf.state)[seg]  # [T, E, S] -> [N, S]
-        obs = self._t(buf.obs)[seg]  # [T, E, A, O] -> [N, A, O]
-        team = self._t(buf.team_skill)[seg]  # [N]
-        agents = self._t(buf.agent_skill)[seg]  # [N, A]
-        old_log_probs = self._t(buf.hl_log_probs)[seg]  # [N, A+1]
-        old_values = self._t(buf.hl_values)[seg]  # real scale
-        returns = self._t(buf.hl_returns)[seg]
-        advantages = self._t(buf.hl_advantages)[seg]
+        agent, ppo = self.agent, self.cfg.ppo
+        seg = self._t(ro.assign).bool()  # [T, E] segment starts
+        state = self._t(ro.state)[seg]  # [T, E, S] -> [N, S]
+        obs = self._t(ro.obs)[seg]  # [T, E, A, O] -> [N, A, O]
+        team = self._t(ro.team_skill)[seg]  # [N]
+        agents = self._t(ro.agent_skill)[seg]  # [N, A]
+        old_log_probs = self._t(ro.hl_log_probs)[seg]  # [N, A+1]
+        old_values = self._t(ro.hl_values)[seg]  # real scale
+        returns = self._t(ro.hl_returns)[seg]
+        advantages = self._t(ro.hl_advantages)[seg]
         advantage_std = float(advantages.std())
         norm = agent.high_value_norm
         old_values_n = norm.normalize(old_values)  # the critic's outputs at collection time
         norm.update(returns)
         returns_n = norm.normalize(returns)
-        advantages, normalised = coordinator_advantages(advantages, self._t(buf.hl_rewards)[seg],
+        advantages, normalised = coordinator_advantages(advantages, self._t(ro.hl_rewards)[seg],
                                                         ppo.high_advantage_norm)
         n = state.shape[0]
         params = [list(agent.coordinator.parameters())]
@@ -308,30 +307,30 @@ class Learner:
         from the hidden state stored at collection, so the GRU runs L steps over a C-times wider batch
         instead of T steps over a narrow one. Column c*N + n holds chunk c of sequence n.
         """
-        buf, agent = ro.buffer, self.agent
-        T, E, A = np.asarray(buf.agent_skill).shape
+        agent = self.agent
+        T, E, A = np.asarray(ro.agent_skill).shape
         L = chunk_length(T, self.cfg.ppo.data_chunk_length)
         C = T // L  # chunks per sequence
 
         def chunked(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
 
-        alive = self._t(buf.alive).reshape(T, E * A).bool()
+        alive = self._t(ro.alive).reshape(T, E * A).bool()
         # The masks the actions were drawn under (envs with masked actions): the ratio needs the same ones.
-        masked = getattr(buf, "mask_dim", 0) > 0
+        masked = ro.masked
         return {
             "A": A, "sequences": C * E,
-            "obs": chunked(self._t(buf.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
-            "state": chunked(self._t(buf.state)),  # [T, E, S] -> [L, C*E, S]
-            "skills": chunked(self._t(buf.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
-            "team": chunked(self._t(buf.team_skill)) if agent.uses_skills else None,
-            "actions": chunked(self._t(buf.actions).reshape(T, E * A, -1)),
+            "obs": chunked(self._t(ro.obs).reshape(T, E * A, -1)),  # [T, E, A, O] -> [L, C*E*A, O]
+            "state": chunked(self._t(ro.state)),  # [T, E, S] -> [L, C*E, S]
+            "skills": chunked(self._t(ro.agent_skill).reshape(T, E * A)) if agent.uses_skills else None,
+            "team": chunked(self._t(ro.team_skill)) if agent.uses_skills else None,
+            "actions": chunked(self._t(ro.actions).reshape(T, E * A, -1)),
             # [T, E, A, M] -> [L, C*E*A, M]
-            "action_mask": chunked(self._t(buf.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
-            "old_log_probs": chunked(self._t(buf.log_probs).reshape(T, E * A)),
-            "old_values": self._t(buf.values).reshape(T, E * A),  # real scale, not chunked
-            "returns": self._t(buf.returns).reshape(T, E * A),
-            "advantages": chunked(self._t(buf.advantages).reshape(T, E * A)),
+            "action_mask": chunked(self._t(ro.action_mask).reshape(T, E * A, -1).bool()) if masked else None,
+            "old_log_probs": chunked(self._t(ro.log_probs).reshape(T, E * A)),
+            "old_values": self._t(ro.values).reshape(T, E * A),  # real scale, not chunked
+            "returns": self._t(ro.returns).reshape(T, E * A),
+            "advantages": chunked(self._t(ro.advantages).reshape(T, E * A)),
             "alive": alive,
             "mask": chunked(alive),
             "starts": chunked(self._t(np.repeat(ro.starts, A, axis=1))),  # [T, E] -> [L, C*E*A]
@@ -392,5 +391,5 @@ class Learner:
             "Diagnostics/Discoverer/ClipFraction": pol_stats["clip_fraction"],
             "Diagnostics/Discoverer/GradNorm": grad_norm,
             "Diagnostics/Discoverer/ExplainedVariance": explained_variance(old_values, returns),
-            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.buffer.advantages).std()),
+            "Diagnostics/Discoverer/AdvantageStd": float(np.asarray(ro.advantages).std()),
         }

@@ -9,7 +9,7 @@ Why this shape:
   step; no thread, no polling.
 - Arrays never go through the pipes: actions and results live in one shared-memory file (memfd)
   mapped by everyone. A step costs one small frame to and from each worker.
-- Any fault (an exception in an env, a worker that dies or hangs) becomes an `EnvWorkerError`
+- Any fault (an exception in an env, a worker that dies or hangs) becomes an `EnvFailure`
   that names the worker and its envs; all workers are then shut down, so a trainer never hangs.
 """
 from __future__ import annotations
@@ -30,30 +30,13 @@ import numpy as np
 
 from . import env_worker
 from .env_worker import array_layout, array_views, encode, take_frames
-from .records import EpisodeInfo, ResetBatch, StepBatch
+from .records import EnvFailure, EpisodeInfo, ResetBatch, StepBatch
 
 _WORKER_SCRIPT = os.path.abspath(env_worker.__file__)
 _START_TIMEOUT_S = 120.0  # building envs imports pettingzoo & co; generous, but still bounded
 _CLOSE_GRACE_S = 2.0  # after "close", before SIGTERM
 _KILL_GRACE_S = 1.0  # after SIGTERM, before SIGKILL
 _STEP_FRAME = encode(("step",))  # the hot-path command, encoded once
-
-
-class EnvWorkerError(RuntimeError):
-    """A worker crashed, died or hung; all workers have been shut down.
-
-    Attributes: `worker` (index), `envs` (range of env indices it hosts), `worker_traceback`
-    (the traceback text sent by the worker, or None when it died or hung without one).
-    """
-
-    def __init__(self, message: str, worker: int, envs: range, worker_traceback: str | None = None):
-        self.summary = message  # the one line, without the traceback
-        if worker_traceback:
-            message = f"{message}\n--- worker traceback ---\n{worker_traceback.rstrip()}"
-        super().__init__(message)
-        self.worker = worker
-        self.envs = envs
-        self.worker_traceback = worker_traceback
 
 
 @dataclass
@@ -93,7 +76,7 @@ class _WorkerPool:
         self.loop = asyncio.new_event_loop()
         self.workers: list[_Worker] = []
         self.closed = False
-        self.failure: EnvWorkerError | None = None
+        self.failure: EnvFailure | None = None
         self._future: asyncio.Future | None = None
         self._waiting: set[int] = set()
         self._replies: dict[int, tuple] = {}
@@ -138,7 +121,7 @@ class _WorkerPool:
     def request(self, frames: dict[int, bytes], timeout: float, what: str) -> dict[int, tuple]:
         """Send one frame to each named worker and wait for all their answers.
 
-        Raises EnvWorkerError (after shutting every worker down) if one of them reports an
+        Raises EnvFailure (after shutting every worker down) if one of them reports an
         error, dies or does not answer within `timeout` seconds. Any other interruption
         (e.g. KeyboardInterrupt) also shuts the workers down and propagates.
         """
@@ -209,7 +192,7 @@ class _WorkerPool:
                     err.worker_traceback = tb
                     self._fail(err)
                 else:
-                    err = EnvWorkerError(
+                    err = EnvFailure(
                         f"{worker.label} raised during {command}: {line}", worker.index, worker.envs, tb
                     )
                     self._fail(err)
@@ -228,7 +211,7 @@ class _WorkerPool:
             code = worker.proc.wait(timeout=1.0)  # EOF comes as the process exits
         except subprocess.TimeoutExpired:
             code = None
-        self._fail(EnvWorkerError(f"{worker.label} died ({_exit_text(code)})", worker.index, worker.envs))
+        self._fail(EnvFailure(f"{worker.label} died ({_exit_text(code)})", worker.index, worker.envs))
 
     def _on_timeout(self, what: str, timeout: float) -> None:
         stuck = [self.workers[w] for w in sorted(self._waiting)]
@@ -237,7 +220,7 @@ class _WorkerPool:
         names = ", ".join(wk.label for wk in stuck)
         first = stuck[0]
         self._fail(
-            EnvWorkerError(
+            EnvFailure(
                 f"{names} did not answer {what} within {timeout:g} s (hung); all workers were shut down",
                 first.index,
                 first.envs,
@@ -245,7 +228,7 @@ class _WorkerPool:
         )
 
     def _fail(self, err: Exception) -> None:
-        if self.failure is None and isinstance(err, EnvWorkerError):
+        if self.failure is None and isinstance(err, EnvFailure):
             self.failure = err
         if self._future is not None and not self._future.done():
             self._future.set_exception(err)
@@ -295,14 +278,15 @@ def _release_shm(buf: mmap.mmap, fd: int) -> None:
 
 
 class VecEnv:
-    """E envs of one kind, stepped synchronously in `num_workers` subprocesses.
+    """E envs of one kind, stepped synchronously in `num_workers` subprocesses: the subprocess
+    backend of the VecEnv protocol (hmasd/records.py).
 
     `env_id` and `env_kwargs` go to `hmasd_envs.make_env` in each worker. Worker w hosts the
     contiguous envs [w*E//W, (w+1)*E//W). Env i is seeded with `seed + i` at the first `reset()`;
     later auto-resets are unseeded, so the whole run follows from `seed`.
 
     Fails with: `hmasd_envs.EnvError` (one line) when the env id or arguments are bad;
-    `EnvWorkerError` when a worker raises, dies, or does not answer within `step_timeout_s`
+    `EnvFailure` when a worker raises, dies, or does not answer within `step_timeout_s`
     (start-up: 120 s) -- all workers are shut down first; ValueError for bad arguments or actions.
     Must be driven from one thread, and not from inside a running asyncio loop. Workers die with
     the thread that created the VecEnv (Linux parent-death signal), so create it in the thread
@@ -386,7 +370,7 @@ class VecEnv:
         return [wk.envs for wk in self._pool.workers]
 
     def reset(self) -> ResetBatch:
-        """Reset every env (seeded with seed + i the first time). Raises EnvWorkerError."""
+        """Reset every env (seeded with seed + i the first time). Raises EnvFailure."""
         frame = encode(("reset",))
         self._pool.request({wk.index: frame for wk in self._pool.workers}, self.step_timeout_s, "reset")
         self._needs_reset = False
@@ -398,7 +382,7 @@ class VecEnv:
         """Step every env once. `actions`: int [E, A] (discrete) or float [E, A, D] (box).
 
         Raises ValueError for actions of the wrong shape or kind, RuntimeError before the first
-        reset() or after close(), EnvWorkerError for a worker fault.
+        reset() or after close(), EnvFailure for a worker fault.
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from hmasd.orchestrator import EnvWorkerError
+from hmasd.records import EnvFailure
 
 # Restart r reseeds env i with seed + r * stride + i: a new, reproducible seed per restart, apart from
 # the first build's seeds for any run of fewer envs than this.
@@ -27,7 +27,7 @@ def restart_seed(seed: int, restarts: int) -> int:
     return seed + RESTART_SEED_STRIDE * restarts
 
 
-def describe_failure(err: EnvWorkerError) -> str:
+def describe_failure(err: EnvFailure) -> str:
     """One line: the worker, its envs, the cause and the last lines of its traceback (if it sent one)."""
     cause = str(err).split("\n--- worker traceback ---", 1)[0].strip()
     text = f"worker {err.worker} (envs {err.envs.start}-{err.envs.stop - 1}): {cause}"
@@ -37,10 +37,10 @@ def describe_failure(err: EnvWorkerError) -> str:
     return text
 
 
-def collect_with_restarts(collect: Callable[[], object], restart: Callable[[EnvWorkerError, int], None],
+def collect_with_restarts(collect: Callable[[], object], restart: Callable[[EnvFailure, int], None],
                           max_restarts: int, stopping: Callable[[], bool]) -> object:
-    """`collect()` until it succeeds; after each EnvWorkerError call `restart(err, attempt)` and try
-    again. Raises the last EnvWorkerError after `max_restarts` restarts for this one rollout, or at once
+    """`collect()` until it succeeds; after each EnvFailure call `restart(err, attempt)` and try
+    again. Raises the last EnvFailure after `max_restarts` restarts for this one rollout, or at once
     when a stop was requested (the caller saves and exits; rebuilding envs would only delay it)."""
     failures = 0
     while True:
@@ -48,7 +48,7 @@ def collect_with_restarts(collect: Callable[[], object], restart: Callable[[EnvW
             if failures:
                 restart(cause, failures)
             return collect()
-        except EnvWorkerError as err:
+        except EnvFailure as err:
             failures += 1
             cause = err
             if failures > max_restarts or stopping():

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hmasd.checkpoint import CheckpointWriteError
     from hmasd.logger import configure_logging, get_logger, log_traceback
-    from hmasd.orchestrator import EnvWorkerError
+    from hmasd.records import EnvFailure
     from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
     cfg = resolve_run_name(cfg)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path, overrides=args.set)
     except (CheckpointError, ConfigError) as exc:
         return _error(str(exc))
-    except (EnvError, EnvWorkerError) as exc:
+    except (EnvError, EnvFailure) as exc:
         # One line on the console; the worker's traceback goes to the log file (and to the console at DEBUG).
         tb = getattr(exc, "worker_traceback", None)
         log_traceback("environment failed to start", tb, env=cfg.env.id)
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
              tf_logs=str(paths.tf_logs))
     try:
         counters = trainer.run(stop)
-    except EnvWorkerError as exc:
+    except EnvFailure as exc:
         log_traceback("environment worker failed", exc.worker_traceback, env=cfg.env.id)
         if stop.signum is not None:  # the stop came while the envs were down: a stop, not a failure
             log.warning(f"{stop.name} received while the envs were failing: final checkpoint saved, stopping")

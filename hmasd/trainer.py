@@ -19,16 +19,16 @@ import torch
 from hmasd_envs.snapshot import SnapshotError
 
 from hmasd.agent import HMASDAgent
-from hmasd.buffer import make_rollout_buffer
+from hmasd.backends import make_vec_env
 from hmasd.checkpoint import (CheckpointWriteError, check_compatible, checkpoint_path, claim_run_dir, load_weights,
                               publish_latest, save_checkpoint)
-from hmasd.collector import Collector, Rollout
 from hmasd.config import Config, ConfigError, config_warnings, dump_config
 from hmasd.device import resolve_device, to_cpu
-from hmasd.learner import Learner
 from hmasd.logger import MetricSink, get_logger, progress_bar
-from hmasd.orchestrator import EnvWorkerError, VecEnv
+from hmasd.pipeline import build
+from hmasd.records import EnvFailure, VecEnv
 from hmasd.restarts import collect_with_restarts, describe_failure, restart_seed
+from hmasd.rollout import Rollout
 
 
 @dataclass
@@ -122,26 +122,22 @@ class Trainer:
         seed_everything(cfg.seed)
         self.snapshot_failure: str | None = None  # why the envs cannot be snapshotted, once known
         restarts = int(resume["counters"].get("worker_restarts", 0)) if resume is not None else 0
-        self.vec = self._make_vec(restart_seed(cfg.seed, restarts))
+        vec = self._make_vec(restart_seed(cfg.seed, restarts))
         try:
-            spec = self.vec.spec
+            spec = vec.spec
             if resume is not None:
                 check_compatible(resume, resume_path, cfg.env.id, spec.num_agents, spec.obs_dim, spec.state_dim)
             check_model_memory(cfg, spec)
-            self.spec = spec
-            self.agent = HMASDAgent(cfg, spec)  # the acting agent, on the CPU with the envs (hmasd/device.py)
-            self.learner = Learner(self.agent, cfg, self.device)
-            self.buffer = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
-                                              obs_dim=spec.obs_dim, state_dim=spec.state_dim,
-                                              action_dim=spec.action_dim, mask_dim=spec.mask_dim)
-            self.collector = Collector(self.vec, self.agent, cfg, self.buffer)
+            self.pipeline = build(cfg, vec=vec, device=self.device)  # the agent acts on the CPU (hmasd/device.py)
+            self.spec, self.agent, self.learner = spec, self.pipeline.agent, self.pipeline.learner
+            self.collector = self.pipeline.collector
             self.counters = Counters()
             if resume is not None:
                 self._restore(resume, overrides)
             # This process's own checkpoint folder: a resume never writes over the checkpoints it came from.
             self.run_dir = claim_run_dir(paths.models, paths.run_name)
         except BaseException:
-            self.vec.close()
+            vec.close()
             raise
         paths.tf_logs.mkdir(parents=True, exist_ok=True)
         dump_config(cfg, paths.logs / f"{self.run_dir.name}.config.yaml")
@@ -169,12 +165,15 @@ class Trainer:
             "envs": envs,
         }
 
-    def _make_vec(self, seed: int) -> VecEnv:
-        cfg = self.cfg
-        return VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
-                      seed=seed, step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs)
+    @property
+    def vec(self) -> VecEnv:
+        """The envs now stepped (rebuilt after a worker fault)."""
+        return self.pipeline.vec
 
-    def _restart_envs(self, err: EnvWorkerError, attempt: int) -> None:
+    def _make_vec(self, seed: int) -> VecEnv:
+        return make_vec_env(self.cfg, seed=seed)
+
+    def _restart_envs(self, err: EnvFailure, attempt: int) -> None:
         """Rebuild every env in fresh workers, reseeded, and begin fresh episodes (see hmasd/restarts.py)."""
         c = self.counters
         c.worker_restarts += 1
@@ -184,7 +183,7 @@ class Trainer:
                          f"of this rollout, {c.worker_restarts} in the run): {describe_failure(err)}",
                          worker=err.worker, envs=[err.envs.start, err.envs.stop - 1], restarts=c.worker_restarts)
         self.vec.close()
-        self.vec = self._make_vec(seed)
+        self.pipeline.vec = self._make_vec(seed)
         self.collector.restart(self.vec)
 
     def _env_snapshots(self) -> list[bytes] | None:
@@ -225,7 +224,7 @@ class Trainer:
         (one line; the previous file stays intact) when the disk refuses it."""
         try:
             payload = self.payload(with_envs)
-        except EnvWorkerError:
+        except EnvFailure:
             # A worker died between rollouts: keep the learning now; the next collect() restarts the envs.
             payload = self.payload(with_envs=False)
         path = save_checkpoint(payload, checkpoint_path(self.run_dir, tag))
@@ -243,7 +242,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: StopSignal | None = None) -> Counters:
-        """Train to total_env_steps or until `stop` fires. Raises EnvWorkerError when the envs failed
+        """Train to total_env_steps or until `stop` fires. Raises EnvFailure when the envs failed
         more than max_worker_restarts times in a row, CheckpointWriteError when the final save failed."""
         cfg, c = self.cfg, self.counters
         batch = cfg.num_envs * cfg.rollout_length
@@ -259,7 +258,7 @@ class Trainer:
                 chatty = (c.updates + 1) % cfg.log_interval == 0
                 ro = collect_with_restarts(self.collector.collect, self._restart_envs, cfg.max_worker_restarts,
                                            stopping)
-                n = ro.buffer.size * cfg.num_envs
+                n = ro.size * cfg.num_envs
                 if chatty:
                     self.log.info(f"collected {n} samples, policy version {ro.policy_version}",
                                   samples=n, policy_version=ro.policy_version)
@@ -290,7 +289,7 @@ class Trainer:
             if stopping():
                 self.log.warning(f"{stop.name} received: saving the final checkpoint and stopping")
             self.save("final")
-        except EnvWorkerError:
+        except EnvFailure:
             # The envs are gone, the learning is not: keep it (the failed update never started).
             self.save("final", with_envs=False)
             raise
@@ -340,8 +339,7 @@ class Trainer:
         return result
 
     def close(self) -> None:
-        self.vec.close()
-        self.learner.close()
+        self.pipeline.close()
         if hasattr(self, "sink"):
             self.sink.close()
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import sys
 
 import numpy as np
 
-from hmasd.collector import Collector
 from hmasd.evaluate import load_agent
-from hmasd.local_vec import LocalVecEnv
+from hmasd.pipeline import build
 from hmasd_envs.alice_and_bob import BLUE, BUTTONS, DIAMONDS, RED, SIZE  # observations hold position / (SIZE - 1)
 
 COLOURS = {RED: "red", BLUE: "blue"}
@@ -41,22 +39,22 @@ def main() -> int:
         print(f"alice_skill_map.py: error: {args.model_path} is not an HMASD checkpoint on alice_and_bob",
               file=sys.stderr)
         return 2
-    vec = LocalVecEnv(cfg.env.id, cfg.env.kwargs, num_envs=args.envs, seed=cfg.seed + 2000)
     agent.eval()
-    # one long rollout: the collector only re-assigns skills every k steps and at episode starts
-    collector = Collector(vec, agent, dataclasses.replace(cfg, num_envs=args.envs, rollout_length=args.steps),
-                          buffer=None)
+    # one long run of steps: the collector only re-assigns skills every k steps and at episode starts
+    pipe = build(cfg, seed=cfg.seed + 2000, num_envs=args.envs, backend="local", with_learner=False, agent=agent)
+    collector = pipe.collector
     cells: dict[int, collections.Counter] = collections.defaultdict(collections.Counter)
     try:
         for t in range(args.steps):
-            collector.step(rollout_start=(t == 0))
-            settled = collector.skill_timer >= args.settle
-            own = np.rint(collector.obs[:, :, :2] * (SIZE - 1)).astype(int)  # [E, A, (row, col)]
+            step, _ = collector.step(rollout_start=(t == 0))
+            settled = collector.skill_age >= args.settle
+            _, agent_skills = collector.current_skills
+            own = np.rint(step.obs[:, :, :2] * (SIZE - 1)).astype(int)  # [E, A, (row, col)]
             for e in np.flatnonzero(settled):
                 for i in range(agent.n_agents):
-                    cells[int(collector.agent_skills[e, i])][tuple(own[e, i])] += 1
+                    cells[int(agent_skills[e, i])][tuple(own[e, i])] += 1
     finally:
-        vec.close()
+        pipe.close()
     for z in range(cfg.hmasd.n_agent_skills):
         total = sum(cells[z].values())
         top = ", ".join(f"({r},{c}){' ' + OBJECTS[(r, c)] if (r, c) in OBJECTS else ''} {n / total:.0%}"

@@ -12,12 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmasd.agent import HMASDAgent
-from hmasd.buffer import make_rollout_buffer
-from hmasd.collector import Collector
 from hmasd.config import load_config
-from hmasd.learner import Learner
-from hmasd.local_vec import LocalVecEnv
+from hmasd.pipeline import build
 from hmasd_envs import EnvError, make_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # "fixture_envs:..." ids import from here
@@ -28,18 +24,13 @@ MASKED = "fixture_envs:make_masked"
 def _collect(algo: str, convention: str):
     cfg = load_config("configs/smoke.yaml", [f"algo={algo}", f"env.id={MASKED}", "ppo.num_minibatches=1"])
     torch.manual_seed(0)
-    vec = LocalVecEnv(MASKED, {"convention": convention, "leaves_at": 3}, num_envs=cfg.num_envs, seed=cfg.seed)
-    spec = vec.spec
-    agent = HMASDAgent(cfg, spec)
-    buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents, obs_dim=spec.obs_dim,
-                              state_dim=spec.state_dim, action_dim=spec.action_dim, mask_dim=spec.mask_dim)
-    ro = Collector(vec, agent, cfg, buf).collect()
-    return cfg, agent, ro, vec
+    p = build(cfg, backend="local", env_kwargs={"convention": convention, "leaves_at": 3})
+    return cfg, p.agent, p.collector.collect(), p.learner, p.vec
 
 
 @pytest.mark.parametrize("algo, convention", [("hmasd", "obs"), ("hmasd", "info"), ("mappo", "obs")])
 def test_the_update_uses_the_masks_the_actions_were_drawn_under(algo, convention):
-    cfg, agent, ro, vec = _collect(algo, convention)
+    cfg, agent, ro, learner, vec = _collect(algo, convention)
     buf = ro.buffer
     mask = np.asarray(buf.action_mask).astype(bool)  # [T, E, A, M]
     alive = np.asarray(buf.alive).astype(bool)  # [T, E, A]
@@ -49,7 +40,6 @@ def test_the_update_uses_the_masks_the_actions_were_drawn_under(algo, convention
     # the last agent leaves at step 3 of each 6-step episode: absent rows are in the data, marked dead
     assert not alive[..., 1].all() and alive[..., 0].all()
 
-    learner = Learner(agent, cfg)
     learner.finalize(ro)
     b = learner.discoverer_batch(ro)
     seq = torch.arange(b["sequences"])

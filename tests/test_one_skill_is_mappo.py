@@ -10,12 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hmasd.agent import HMASDAgent
-from hmasd.buffer import make_rollout_buffer
-from hmasd.collector import Collector
 from hmasd.config import load_config
-from hmasd.learner import Learner
-from hmasd.local_vec import LocalVecEnv
+from hmasd.pipeline import build
 
 # the GRU path and two minibatches (their order comes from the learner's seeded generator);
 # no input LayerNorm, which would normalise the constant skill input together with the observation
@@ -27,13 +23,9 @@ ONE_SKILL = ["hmasd.n_team_skills=1", "hmasd.n_agent_skills=1", "hmasd.extrinsic
 
 def _build(overrides: list[str]):
     cfg = load_config("configs/smoke.yaml", COMMON + overrides)
-    vec = LocalVecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, seed=cfg.seed)
-    spec = vec.spec
-    agent = HMASDAgent(cfg, spec)
-    buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
-                              obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
     # greedy collection: no random draws, so the coordinator's sampling cannot shift the actors' ones
-    return cfg, vec, agent, Collector(vec, agent, cfg, buf, deterministic=True), Learner(agent, cfg)
+    p = build(cfg, backend="local", deterministic=True)
+    return p.cfg, p.vec, p.agent, p.collector, p.learner
 
 
 def _first_linear(module) -> torch.nn.Linear:

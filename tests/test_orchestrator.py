@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import hmasd_envs
-from hmasd.orchestrator import EnvWorkerError, VecEnv
-from hmasd.records import ResetBatch, StepBatch
+from hmasd.orchestrator import VecEnv
+from hmasd.records import EnvFailure, ResetBatch, StepBatch
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -217,13 +217,13 @@ def test_killed_worker_is_reported_with_its_envs():
         pids = venv.worker_pids
         os.kill(pids[1], signal.SIGKILL)
         start = time.monotonic()
-        with pytest.raises(EnvWorkerError, match=r"env 2-3 \(worker 1\).*SIGKILL") as info:
+        with pytest.raises(EnvFailure, match=r"env 2-3 \(worker 1\).*SIGKILL") as info:
             venv.step(np.zeros((4, 2), np.int64))
         assert time.monotonic() - start < 5.0
         assert info.value.worker == 1 and info.value.envs == range(2, 4)
         assert venv.closed
         assert wait_gone(pids, 5.0) == []
-        with pytest.raises(EnvWorkerError):  # the same report again, not a hang
+        with pytest.raises(EnvFailure):  # the same report again, not a hang
             venv.step(np.zeros((4, 2), np.int64))
 
 
@@ -234,7 +234,7 @@ def test_env_exception_carries_worker_traceback():
         venv.reset()
         venv.step(np.zeros((4, 2), np.int64))
         pids = venv.worker_pids
-        with pytest.raises(EnvWorkerError) as info:
+        with pytest.raises(EnvFailure) as info:
             venv.step(np.zeros((4, 2), np.int64))
     err = info.value
     assert "env 2-3 (worker 1)" in str(err) and "during step" in str(err)
@@ -251,7 +251,7 @@ def test_hung_env_times_out():
         venv.step(np.zeros((4, 2), np.int64))
         pids = venv.worker_pids
         start = time.monotonic()
-        with pytest.raises(EnvWorkerError, match=r"env 0-1 \(worker 0\) did not answer step within 2 s"):
+        with pytest.raises(EnvFailure, match=r"env 0-1 \(worker 0\) did not answer step within 2 s"):
             venv.step(np.zeros((4, 2), np.int64))
         assert 1.9 < time.monotonic() - start < 6.0
     assert wait_gone(pids, 5.0) == []
@@ -318,7 +318,7 @@ def test_ctrl_c_in_parent_closes_workers(tmp_path):
     finally:
         proc.kill()
     assert "KeyboardInterrupt" in err
-    assert "EnvWorkerError" not in err  # the workers ignored the SIGINT; the parent closed them
+    assert "EnvFailure" not in err  # the workers ignored the SIGINT; the parent closed them
     assert wait_gone(pids, 5.0) == []
 
 

@@ -6,26 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from hmasd.agent import HMASDAgent
-from hmasd.buffer import make_rollout_buffer
-from hmasd.collector import Collector
 from hmasd.config import load_config
 from hmasd.evaluate import run_evaluation
 from hmasd.learner import Learner, coordinator_advantages
-from hmasd.orchestrator import VecEnv
+from hmasd.pipeline import build
 
 
 def _pipeline(overrides=()):
-    cfg = load_config("configs/smoke.yaml", ["ppo.epochs=1", *overrides])
+    cfg = load_config("configs/smoke.yaml", ["ppo.epochs=1", "num_workers=2", *overrides])
     torch.manual_seed(cfg.seed)
-    vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=2, seed=cfg.seed)
-    spec = vec.spec
-    agent = HMASDAgent(cfg, spec)
-    buf = make_rollout_buffer("cpp", T=cfg.rollout_length, E=cfg.num_envs, A=spec.num_agents,
-                              obs_dim=spec.obs_dim, state_dim=spec.state_dim, action_dim=spec.action_dim)
-    collector = Collector(vec, agent, cfg, buf)
-    learner = Learner(agent, cfg)
-    return cfg, agent, collector, learner, vec
+    p = build(cfg, backend="subprocess")
+    return p.cfg, p.agent, p.collector, p.learner, p.vec
 
 
 @pytest.fixture(scope="module")
