@@ -390,9 +390,7 @@ class VecEnv:
         frame = encode(("reset",))
         self._pool.request({wk.index: frame for wk in self._pool.workers}, self.step_timeout_s, "reset")
         self._needs_reset = False
-        v = self._views
-        return ResetBatch(obs=v["obs"].copy(), state=v["state"].copy(), alive=v["alive"].copy(),
-                          action_mask=v["action_mask"].copy() if "action_mask" in v else None)
+        return ResetBatch.from_views(self._views)
 
     def step(self, actions: np.ndarray) -> StepBatch:
         """Step every env once. `actions`: int [E, A] (discrete) or float [E, A, D] (box).
@@ -417,19 +415,7 @@ class VecEnv:
             for w in range(len(replies))
             for env_index, stats in replies[w][1]
         ]
-        obs, state = v["obs"].copy(), v["state"].copy()  # [E, A, O], [E, S]
-        terminated, truncated = v["terminated"].copy(), v["truncated"].copy()  # [E]
-        final_obs, final_state = obs.copy(), state.copy()
-        done = terminated | truncated  # [E]
-        if done.any():
-            final_obs[done] = v["final_obs"][done]
-            final_state[done] = v["final_state"][done]
-        return StepBatch(
-            obs=obs, state=state, alive=v["alive"].copy(), reward=v["reward"].copy(),
-            terminated=terminated, truncated=truncated,
-            final_obs=final_obs, final_state=final_state, episodes=episodes,
-            action_mask=v["action_mask"].copy() if "action_mask" in v else None,
-        )
+        return StepBatch.from_views(v, episodes)
 
     def get_env_states(self) -> list[bytes]:
         """Snapshot every env's full live state (for exact resume), in env order.
