@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from hmasd.checkpoint import CheckpointWriteError
     from hmasd.logger import configure_logging, get_logger, log_traceback
     from hmasd.orchestrator import EnvWorkerError
+    from hmasd.ray_init import RayUnavailable  # the module only; Ray is imported for backend=ray alone
     from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
     cfg = resolve_run_name(cfg)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal().install()
     try:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path, overrides=args.set)
-    except (CheckpointError, ConfigError) as exc:
+    except (CheckpointError, ConfigError, RayUnavailable) as exc:
         return _error(str(exc))
     except (EnvError, EnvWorkerError) as exc:
         # One line on the console; the worker's traceback goes to the log file (and to the console at DEBUG).

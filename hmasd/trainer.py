@@ -13,6 +13,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from hmasd.learner import Learner
 from hmasd.logger import MetricSink, get_logger, progress_bar
 from hmasd.orchestrator import EnvWorkerError, VecEnv
 from hmasd.restarts import collect_with_restarts, describe_failure, restart_seed
+
+if TYPE_CHECKING:
+    from hmasd.ray_vec import RayVecEnv
 
 
 @dataclass
@@ -165,8 +169,14 @@ class Trainer:
             "envs": envs,
         }
 
-    def _make_vec(self, seed: int) -> VecEnv:
+    def _make_vec(self, seed: int) -> VecEnv | RayVecEnv:
         cfg = self.cfg
+        if cfg.backend == "ray":
+            from hmasd.ray_vec import RayVecEnv  # imports Ray (started on first use) only for this backend
+
+            return RayVecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
+                             seed=seed, step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs,
+                             address=cfg.ray_address)
         return VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=cfg.num_workers,
                       seed=seed, step_timeout_s=cfg.step_timeout_s, mask_in_obs=cfg.env.action_mask_in_obs)
 
