@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,7 +263,7 @@ def test_an_actor_killed_mid_rollout_is_restarted_and_the_run_completes(tmp_path
         _wait(proc, lambda: len(_updates(_events(tmp_path, run))) >= 1, "the first update")
         victims = _env_actor_pids(proc.pid)
         assert len(victims) == 2, victims  # smoke: 2 workers
-        os.kill(victims[1], signal.SIGKILL)
+        os.kill(victims[0], signal.SIGKILL)
         _wait(proc, lambda: len(_restarts(_events(tmp_path, run))) == 1, "the restart")
         _, err = proc.communicate(timeout=300)
     finally:
@@ -271,7 +272,8 @@ def test_an_actor_killed_mid_rollout_is_restarted_and_the_run_completes(tmp_path
     assert proc.returncode == 0, err
     events = _events(tmp_path, run)
     (restart,) = _restarts(events)
-    assert "(worker 1) died (Ray actor lost" in restart["event"] and "\n" not in restart["event"]
+    # Which worker the victim hosted is Ray's choice (it hands prestarted processes out in any order).
+    assert re.search(r"\(worker [01]\) died \(Ray actor lost", restart["event"]) and "\n" not in restart["event"]
     updates = _updates(events)
     assert len(updates) == updates_total
     for u in updates:  # whole rollouts of one policy version, none lost or doubled by the restart
