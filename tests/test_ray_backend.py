@@ -134,6 +134,14 @@ def test_bad_actions_and_use_after_close():
         rv.reset()
 
 
+def test_more_actors_than_cpus_are_all_placed(ray_session):
+    # 3 actors on the module's 2-CPU Ray: each asks for a share of a CPU, so none waits forever.
+    with RayVecEnv("simple_spread_v3", num_envs=3, num_workers=3, seed=1) as rv:
+        assert rv.num_workers == 3 and rv.worker_envs == [range(0, 1), range(1, 2), range(2, 3)]
+        rv.reset()
+        rv.step(np.zeros((3, 3), np.int64))
+
+
 # ------------------------------------------------------------------------------------------
 # Faults
 # ------------------------------------------------------------------------------------------
