@@ -1,4 +1,4 @@
-"""Env-steps/s of 32 simple_spread_v3 envs: VecEnv (worker subprocesses) vs one process.
+"""Env-steps/s of 32 simple_spread_v3 envs: SubprocessVecEnv (worker subprocesses) vs one process.
 
 Run: .venv/bin/python -m pytest bench/test_bench_orchestrator.py --benchmark-only -s
 The second benchmark prints the speed-up over the first and the total RSS (parent + workers).
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import hmasd_envs
-from hmasd.orchestrator import VecEnv
+from hmasd.orchestrator import SubprocessVecEnv
 
 ENV_ID = "simple_spread_v3"
 E = 32  # envs: the paper's 32 rollout threads
@@ -50,7 +50,7 @@ def _step_in_process(envs, actions: np.ndarray) -> None:
             env.step(a[i])
 
 
-def _step_vec(venv: VecEnv, actions: np.ndarray) -> None:
+def _step_vec(venv: SubprocessVecEnv, actions: np.ndarray) -> None:
     for t in range(STEPS):
         venv.step(actions[t])
 
@@ -86,7 +86,7 @@ def test_bench_single_process(benchmark, actions, array_envs):
 
 @pytest.mark.parametrize("pin_cpus", [True, False], ids=["pinned", "unpinned"])
 def test_bench_orchestrator(benchmark, actions, array_envs, pin_cpus):
-    with VecEnv(ENV_ID, num_envs=E, seed=SEED, pin_cpus=pin_cpus) as venv:
+    with SubprocessVecEnv(ENV_ID, num_envs=E, seed=SEED, pin_cpus=pin_cpus) as venv:
         spec = venv.spec
         venv.reset()
         batch = venv.step(actions[0])

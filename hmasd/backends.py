@@ -1,6 +1,6 @@
 """Which VecEnv backend steps the envs, chosen by the config key `backend`.
 
-    subprocess  hmasd.orchestrator.VecEnv: `num_workers` worker processes (the default for training)
+    subprocess  hmasd.orchestrator.SubprocessVecEnv: `num_workers` worker processes (the default for training)
     local       hmasd.local_vec.LocalVecEnv: in this process (debugging, rendering, short evaluations)
     ray         hmasd.ray_vec.RayVecEnv: Ray actors, on this machine or the cluster at `ray_address`
 
@@ -24,7 +24,7 @@ def make_vec_env(cfg: Config, *, seed: int, num_envs: int | None = None, env_kwa
     env_kwargs = dict(cfg.env.kwargs if env_kwargs is None else env_kwargs)
     mask_in_obs = cfg.env.action_mask_in_obs
     if cfg.backend == "subprocess":
-        from hmasd.orchestrator import VecEnv as SubprocessVecEnv
+        from hmasd.orchestrator import SubprocessVecEnv
 
         return SubprocessVecEnv(cfg.env.id, env_kwargs, num_envs=num_envs, num_workers=cfg.num_workers, seed=seed,
                                 step_timeout_s=cfg.step_timeout_s, mask_in_obs=mask_in_obs)

@@ -178,12 +178,18 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def one_line(exc: BaseException) -> str:
+    """'Type: first line of the message', for error reports that must stay on one line."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-class _Worker:
-    """The envs of one worker and the commands on them."""
+class EnvSlice:
+    """The envs of one worker (env indices [lo, hi)) and the commands on them.
+
+    Also hosted by the Ray backend's actors (hmasd/ray_actor.py), so both backends seed, step, reset
+    and snapshot envs with the same code. `reset` and `step` read and write the arrays given to
+    `bind` (row j is env lo + j); anything an env raises propagates to the caller.
+    """
 
     def __init__(self, config: dict):
         from hmasd_envs import make_env  # after sys.path is the parent's
@@ -199,7 +205,11 @@ class _Worker:
     def attach(self, shm_fd: int, layout: dict, size: int) -> None:
         self.shm = mmap.mmap(shm_fd, size)
         # Only this worker's rows: row j here is env lo + j.
-        self.views = {k: v[self.lo : self.hi] for k, v in array_views(self.shm, layout).items()}
+        self.bind({k: v[self.lo : self.hi] for k, v in array_views(self.shm, layout).items()})
+
+    def bind(self, views: dict[str, np.ndarray]) -> None:
+        """Use `views` (the arrays of `array_layout`, this slice's rows only) for reset and step."""
+        self.views = views
 
     def reset(self) -> None:
         v = self.views
@@ -275,7 +285,7 @@ def serve(chan: _Channel, shm_fd: int) -> int:
                 os.sched_setaffinity(0, {config["cpu"]})
             except (OSError, AttributeError):
                 pass  # pinning is an optimisation only
-        worker = _Worker(config)
+        worker = EnvSlice(config)
         chan.send(("ready", worker.envs[0].spec))
         step_ok = ("ok", [])
         while True:

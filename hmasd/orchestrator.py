@@ -1,4 +1,4 @@
-"""Orchestrator: steps E envs in worker subprocesses behind a synchronous `VecEnv` face.
+"""Orchestrator: steps E envs in worker subprocesses behind the synchronous VecEnv face (`SubprocessVecEnv`).
 
 Why this shape:
 - Workers are started with `subprocess` (fork + immediate exec of a fresh interpreter running
@@ -277,7 +277,7 @@ def _release_shm(buf: mmap.mmap, fd: int) -> None:
     os.close(fd)
 
 
-class VecEnv:
+class SubprocessVecEnv:
     """E envs of one kind, stepped synchronously in `num_workers` subprocesses: the subprocess
     backend of the VecEnv protocol (hmasd/records.py).
 
@@ -342,10 +342,10 @@ class VecEnv:
             frames[wk.index] = encode(("init", config))
         replies = pool.request(frames, max(_START_TIMEOUT_S, self.step_timeout_s), "start-up")
         spec = replies[0][1]
-        key = _shape_key(spec)
+        key = shape_key(spec)
         for w, reply in replies.items():
-            if _shape_key(reply[1]) != key:
-                raise ValueError(f"worker {w} built envs of shape {_shape_key(reply[1])}, worker 0 {key}")
+            if shape_key(reply[1]) != key:
+                raise ValueError(f"worker {w} built envs of shape {shape_key(reply[1])}, worker 0 {key}")
         layout, size = array_layout(
             self.num_envs, spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.action_dim,
             spec.mask_dim,
@@ -374,9 +374,7 @@ class VecEnv:
         frame = encode(("reset",))
         self._pool.request({wk.index: frame for wk in self._pool.workers}, self.step_timeout_s, "reset")
         self._needs_reset = False
-        v = self._views
-        return ResetBatch(obs=v["obs"].copy(), state=v["state"].copy(), alive=v["alive"].copy(),
-                          action_mask=v["action_mask"].copy() if "action_mask" in v else None)
+        return ResetBatch.from_views(self._views)
 
     def step(self, actions: np.ndarray) -> StepBatch:
         """Step every env once. `actions`: int [E, A] (discrete) or float [E, A, D] (box).
@@ -401,19 +399,7 @@ class VecEnv:
             for w in range(len(replies))
             for env_index, stats in replies[w][1]
         ]
-        obs, state = v["obs"].copy(), v["state"].copy()  # [E, A, O], [E, S]
-        terminated, truncated = v["terminated"].copy(), v["truncated"].copy()  # [E]
-        final_obs, final_state = obs.copy(), state.copy()
-        done = terminated | truncated  # [E]
-        if done.any():
-            final_obs[done] = v["final_obs"][done]
-            final_state[done] = v["final_state"][done]
-        return StepBatch(
-            obs=obs, state=state, alive=v["alive"].copy(), reward=v["reward"].copy(),
-            terminated=terminated, truncated=truncated,
-            final_obs=final_obs, final_state=final_state, episodes=episodes,
-            action_mask=v["action_mask"].copy() if "action_mask" in v else None,
-        )
+        return StepBatch.from_views(v, episodes)
 
     def get_env_states(self) -> list[bytes]:
         """Snapshot every env's full live state (for exact resume), in env order.
@@ -455,17 +441,17 @@ class VecEnv:
     def closed(self) -> bool:
         return self._pool.closed
 
-    def __enter__(self) -> "VecEnv":
+    def __enter__(self) -> "SubprocessVecEnv":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"VecEnv({self.spec.env_id!r}, num_envs={self.num_envs}, num_workers={self.num_workers})"
+        return f"SubprocessVecEnv({self.spec.env_id!r}, num_envs={self.num_envs}, num_workers={self.num_workers})"
 
 
-def _shape_key(spec: Any) -> tuple:
+def shape_key(spec: Any) -> tuple:
     # EnvSpec may hold numpy bounds, so compare the fields that fix the array shapes.
     return (spec.num_agents, spec.obs_dim, spec.state_dim, spec.action_kind, spec.n_actions, spec.action_dim,
             spec.mask_dim)

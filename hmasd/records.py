@@ -34,6 +34,12 @@ class ResetBatch:
     alive: np.ndarray  # bool [E, A]
     action_mask: np.ndarray | None = None  # bool [E, A, M] allowed actions, for envs with masked actions
 
+    @classmethod
+    def from_views(cls, v: dict[str, np.ndarray]) -> "ResetBatch":
+        """Copy the rows of the arrays named by `env_worker.array_layout` (all E envs) into a record."""
+        return cls(obs=v["obs"].copy(), state=v["state"].copy(), alive=v["alive"].copy(),
+                   action_mask=v["action_mask"].copy() if "action_mask" in v else None)
+
 
 @dataclass
 class StepBatch:
@@ -56,6 +62,25 @@ class StepBatch:
     final_state: np.ndarray  # f32 [E, S]
     episodes: list[EpisodeInfo] = field(default_factory=list)
     action_mask: np.ndarray | None = None  # bool [E, A, M]
+
+    @classmethod
+    def from_views(cls, v: dict[str, np.ndarray], episodes: list[EpisodeInfo]) -> "StepBatch":
+        """Copy the arrays named by `env_worker.array_layout` (all E envs, as the env workers left them
+        after a step) into a record. Their final_obs / final_state rows are only valid where an episode
+        ended (workers write nothing elsewhere); the other rows are taken from obs / state."""
+        obs, state = v["obs"].copy(), v["state"].copy()  # [E, A, O], [E, S]
+        terminated, truncated = v["terminated"].copy(), v["truncated"].copy()  # [E]
+        final_obs, final_state = obs.copy(), state.copy()
+        done = terminated | truncated  # [E]
+        if done.any():
+            final_obs[done] = v["final_obs"][done]
+            final_state[done] = v["final_state"][done]
+        return cls(
+            obs=obs, state=state, alive=v["alive"].copy(), reward=v["reward"].copy(),
+            terminated=terminated, truncated=truncated,
+            final_obs=final_obs, final_state=final_state, episodes=episodes,
+            action_mask=v["action_mask"].copy() if "action_mask" in v else None,
+        )
 
     @property
     def done(self) -> np.ndarray:

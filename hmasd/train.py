@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hmasd.checkpoint import CheckpointWriteError
     from hmasd.logger import configure_logging, get_logger, log_traceback
+    from hmasd.ray_init import RayUnavailable  # the module only; Ray is imported for backend=ray alone
     from hmasd.records import EnvFailure
     from hmasd.trainer import OutputPaths, StopSignal, Trainer, resolve_run_name
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal().install()
     try:
         trainer = Trainer(cfg, paths, resume=resume, resume_path=args.model_path, overrides=args.set)
-    except (CheckpointError, ConfigError) as exc:
+    except (CheckpointError, ConfigError, RayUnavailable) as exc:
         return _error(str(exc))
     except (EnvError, EnvFailure) as exc:
         # One line on the console; the worker's traceback goes to the log file (and to the console at DEBUG).

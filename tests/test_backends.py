@@ -1,9 +1,11 @@
 """The env backends are interchangeable: for one seed they give the same rollout and the same update,
 the same error for an env that raises, and (in-process) snapshots that continue exactly.
 
-Add a backend to BACKENDS (e.g. "ray" once hmasd/ray_vec.py lands) and every check covers it."""
+Add a backend to BACKENDS and every check covers it."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +22,17 @@ from hmasd.rollout import STEP_FIELDS
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # "fixture_envs:..." ids import here and in workers
 
 BACKENDS = ["subprocess", "local"]
+if importlib.util.find_spec("ray") is not None or os.environ.get("HMASD_REQUIRE_EXTRAS") == "1":
+    BACKENDS.append("ray")  # the optional extra [ray]; the test command installs it (and then requires it)
 REFERENCE = BACKENDS[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_ray():
+    """A local Ray started by the ray backend (on 127.0.0.1) stops with this module."""
+    yield
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()
 FAULTY = "fixture_envs:make_faulty"
 
 

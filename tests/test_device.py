@@ -15,7 +15,7 @@ from hmasd.collector import Collector
 from hmasd.config import ConfigError, load_config
 from hmasd.device import resolve_device, sync_acting_copy, to_cpu
 from hmasd.learner import Learner
-from hmasd.orchestrator import VecEnv
+from hmasd.orchestrator import SubprocessVecEnv
 from tests.conftest import ROOT, run_cli
 
 SMOKE = str(ROOT / "configs" / "smoke.yaml")
@@ -31,7 +31,7 @@ def _cfg(*overrides):
 @pytest.fixture(scope="module")
 def envs():
     cfg = _cfg()
-    vec = VecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=2, seed=cfg.seed)
+    vec = SubprocessVecEnv(cfg.env.id, cfg.env.kwargs, num_envs=cfg.num_envs, num_workers=2, seed=cfg.seed)
     yield vec
     vec.close()
 

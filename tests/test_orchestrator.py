@@ -1,4 +1,4 @@
-"""VecEnv against real worker subprocesses: shapes, seeding, episode infos, faults, shutdown."""
+"""SubprocessVecEnv against real worker subprocesses: shapes, seeding, episode infos, faults, shutdown."""
 from __future__ import annotations
 
 import gc
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import hmasd_envs
-from hmasd.orchestrator import VecEnv
+from hmasd.orchestrator import SubprocessVecEnv
 from hmasd.records import EnvFailure, ResetBatch, StepBatch
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -55,7 +55,7 @@ def random_actions(spec, num_envs: int, rng: np.random.Generator) -> np.ndarray:
 def test_shapes_dtypes_and_episode_ends(env_id):
     E = 4
     rng = np.random.default_rng(0)
-    with VecEnv(env_id, num_envs=E, num_workers=2, seed=3) as venv:
+    with SubprocessVecEnv(env_id, num_envs=E, num_workers=2, seed=3) as venv:
         spec = venv.spec
         A, O, S = spec.num_agents, spec.obs_dim, spec.state_dim
         first = venv.reset()
@@ -94,7 +94,7 @@ def test_episode_infos_carry_the_right_env_index():
     # Env i (seed 100 + i) runs episodes of 2 + i % 4 steps and writes its seed into obs[..., 0].
     E = 6
     kwargs = {"length_by_seed": True, "render_mode": "rgb_array"}
-    with VecEnv(FAULTY, kwargs, num_envs=E, num_workers=2, seed=100) as venv:
+    with SubprocessVecEnv(FAULTY, kwargs, num_envs=E, num_workers=2, seed=100) as venv:
         first = venv.reset()
         np.testing.assert_array_equal(first.obs[:, 0, 0], 100 + np.arange(E))
         actions = np.ones((E, 2), np.int64)
@@ -116,7 +116,7 @@ def test_episode_infos_carry_the_right_env_index():
 
 
 def test_bad_actions_and_use_after_close():
-    with VecEnv("simple_spread_v3", num_envs=2, num_workers=1) as venv:
+    with SubprocessVecEnv("simple_spread_v3", num_envs=2, num_workers=1) as venv:
         with pytest.raises(RuntimeError, match="reset"):
             venv.step(np.zeros((2, 3), np.int64))
         venv.reset()
@@ -133,7 +133,7 @@ def test_bad_actions_and_use_after_close():
 
 
 def test_unreferenced_vecenv_closes_its_workers():
-    venv = VecEnv(FAULTY, num_envs=2, num_workers=2)
+    venv = SubprocessVecEnv(FAULTY, num_envs=2, num_workers=2)
     venv.reset()
     pids = venv.worker_pids
     del venv
@@ -143,9 +143,9 @@ def test_unreferenced_vecenv_closes_its_workers():
 
 def test_default_workers_follow_cpu_affinity():
     ncpu = len(os.sched_getaffinity(0))
-    with VecEnv(FAULTY, num_envs=1) as venv:
+    with SubprocessVecEnv(FAULTY, num_envs=1) as venv:
         assert venv.num_workers == 1  # capped by num_envs
-    with VecEnv(FAULTY, num_envs=8) as venv:
+    with SubprocessVecEnv(FAULTY, num_envs=8) as venv:
         assert venv.num_workers == min(ncpu, 8)
         assert [len(r) for r in venv.worker_envs] == [len(r) for r in np.array_split(np.arange(8), venv.num_workers)]
         if ncpu > 1:
@@ -159,7 +159,7 @@ def test_default_workers_follow_cpu_affinity():
 # ------------------------------------------------------------------------------------------
 def _rollout(seed: int, steps: int = 5, E: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]]:
     actions = np.arange(E * 3, dtype=np.int64).reshape(E, 3) % 5
-    with VecEnv("simple_spread_v3", num_envs=E, num_workers=2, seed=seed) as venv:
+    with SubprocessVecEnv("simple_spread_v3", num_envs=E, num_workers=2, seed=seed) as venv:
         obs = [venv.reset().obs]
         rewards = []
         for _ in range(steps):
@@ -195,7 +195,7 @@ def test_env_snapshots_of_many_envs_per_worker_round_trip():
     make a frame larger than a socket buffer, and the rest must follow as the worker reads."""
     E = 64
     actions = np.zeros((E, 3), dtype=np.int64)
-    with VecEnv("simple_spread_v3", num_envs=E, num_workers=1, seed=3) as venv:
+    with SubprocessVecEnv("simple_spread_v3", num_envs=E, num_workers=1, seed=3) as venv:
         venv.reset()
         venv.step(actions)
         states = venv.get_env_states()
@@ -211,7 +211,7 @@ def test_env_snapshots_of_many_envs_per_worker_round_trip():
 # Faults
 # ------------------------------------------------------------------------------------------
 def test_killed_worker_is_reported_with_its_envs():
-    with VecEnv(FAULTY, {"episode_length": 1000}, num_envs=4, num_workers=2, seed=0) as venv:
+    with SubprocessVecEnv(FAULTY, {"episode_length": 1000}, num_envs=4, num_workers=2, seed=0) as venv:
         venv.reset()
         venv.step(np.zeros((4, 2), np.int64))
         pids = venv.worker_pids
@@ -230,7 +230,7 @@ def test_killed_worker_is_reported_with_its_envs():
 def test_env_exception_carries_worker_traceback():
     # Only env 3 (seed 3) crashes, at its second step: worker 1 of 2.
     kwargs = {"crash_at": 2, "target_seed": 3, "episode_length": 1000}
-    with VecEnv(FAULTY, kwargs, num_envs=4, num_workers=2, seed=0) as venv:
+    with SubprocessVecEnv(FAULTY, kwargs, num_envs=4, num_workers=2, seed=0) as venv:
         venv.reset()
         venv.step(np.zeros((4, 2), np.int64))
         pids = venv.worker_pids
@@ -246,7 +246,7 @@ def test_env_exception_carries_worker_traceback():
 
 def test_hung_env_times_out():
     kwargs = {"hang_at": 2, "target_seed": 0, "episode_length": 1000}
-    with VecEnv(FAULTY, kwargs, num_envs=4, num_workers=2, seed=0, step_timeout_s=2.0) as venv:
+    with SubprocessVecEnv(FAULTY, kwargs, num_envs=4, num_workers=2, seed=0, step_timeout_s=2.0) as venv:
         venv.reset()
         venv.step(np.zeros((4, 2), np.int64))
         pids = venv.worker_pids
@@ -259,14 +259,14 @@ def test_hung_env_times_out():
 
 def test_bad_env_id_is_one_line_env_error():
     with pytest.raises(hmasd_envs.EnvError) as info:
-        VecEnv("simple_spreed_v3", num_envs=2, num_workers=2)
+        SubprocessVecEnv("simple_spreed_v3", num_envs=2, num_workers=2)
     msg = str(info.value)
     assert "unknown env id 'simple_spreed_v3'" in msg and "\n" not in msg
 
 
 def test_env_construction_failure_is_one_line_with_the_worker_traceback_kept():
     with pytest.raises(hmasd_envs.EnvError) as info:
-        VecEnv("fixture_envs:make_unbuildable", num_envs=1)
+        SubprocessVecEnv("fixture_envs:make_unbuildable", num_envs=1)
     msg = str(info.value)
     assert "env 'fixture_envs:make_unbuildable'" in msg and "libfake.so" in msg and "\n" not in msg
     assert "make_unbuildable" in info.value.worker_traceback
@@ -280,9 +280,9 @@ import sys
 sys.path.insert(0, {tests!r})
 {extra_import}
 import numpy as np
-from hmasd.orchestrator import VecEnv
+from hmasd.orchestrator import SubprocessVecEnv
 
-venv = VecEnv("simple_spread_v3", num_envs=4, num_workers=2)
+venv = SubprocessVecEnv("simple_spread_v3", num_envs=4, num_workers=2)
 venv.reset()
 print(" ".join(str(p) for p in venv.worker_pids), flush=True)
 actions = np.zeros((4, 3), np.int64)
