@@ -169,10 +169,13 @@ def test_dead_actor_is_env_worker_error_naming_its_envs(ray_session, how):
     with RayVecEnv(FAULTY, {"episode_length": 1000}, num_envs=4, num_workers=2, seed=0) as rv:
         rv.reset()
         rv.step(np.zeros((4, 2), np.int64))
+        victim = rv.worker_pids[1]
         if how == "ray.kill":
             ray_session.kill(rv.actors[1])
         else:
-            os.kill(rv.worker_pids[1], signal.SIGKILL)
+            os.kill(victim, signal.SIGKILL)
+        # ray.kill lands asynchronously: a step sent before the actor is gone could still be answered.
+        assert wait_gone([victim], 10.0) == []
         with pytest.raises(EnvFailure, match=r"env 2-3 \(worker 1\) died") as info:
             rv.step(np.zeros((4, 2), np.int64))
         assert info.value.worker == 1 and info.value.envs == range(2, 4) and rv.closed
