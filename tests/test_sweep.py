@@ -115,3 +115,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and expected in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_failing_run_is_reported_after_the_others_and_the_sweep_exits_1(tmp_path, smoke_config):
+    out = tmp_path / "sweep"
+    proc = run_cli("hmasd-sweep", "--config", smoke_config, "--seeds", "1", *QUICK,
+                   "--grid", "env.id=fixture_envs:make_unbuildable,simple_spread_v3", "--output-dir", str(out),
+                   cwd=tmp_path, timeout=600, fixture_envs=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    bad, good = "env.id-fixture_envs_make_unbuildable_s1", "env.id-simple_spread_v3_s1"
+    assert f"finished {good}" in proc.stdout  # the failure did not stop the other run
+    # exit 2 is hmasd-train's for an env that cannot be built; its last log line says why
+    report = f"run {bad} failed (exit 2): "
+    assert report in proc.stdout and "libfake.so" in proc.stdout.split(report, 1)[1].splitlines()[0]
+    assert proc.stdout.rstrip().splitlines()[-1].startswith(f"hmasd-sweep: {report}")  # last, after the rest
+    assert not (out / bad / "sweep-done.json").exists() and (out / good / "sweep-done.json").exists()
+    md = (out / "sweep.md").read_text()
+    assert f"| {bad} | env.id=fixture_envs:make_unbuildable | 1 | failed | 2 |" in md
+    assert "| env.id=simple_spread_v3 | 128 | 1 |" in md
