@@ -101,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     if todo:
         from hmasd.sweep_ray import execute  # imports Ray: only when there is something to run
 
-        ran, interrupted = execute(todo, states, out, Path(args.config).read_text(), args.ray_address,
-                                   args.max_concurrent, say)
+        try:
+            ran, interrupted = execute(todo, states, out, Path(args.config).read_text(), args.ray_address,
+                                       args.max_concurrent, say)
+        except SweepInputError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
         outcomes.update(ran)
     if interrupted:
         say("stopped: run the same command again to resume the stopped runs")

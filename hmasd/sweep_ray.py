@@ -3,14 +3,28 @@ CPUs it keeps busy, so that Ray never places more runs on a node than its cores 
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Callable
 
-from hmasd.ray_init import init_ray
-from hmasd.sweep_plan import Run, RunState
+from hmasd.ray_init import RayUnavailable, init_ray
+from hmasd.sweep_plan import Run, RunState, SweepInputError
 from hmasd.sweep_report import Outcome
 from hmasd.sweep_resources import available_memory, cores_per_run, default_max_concurrent, machine_cores
 from hmasd.sweep_task import StopFlag, run_training
+
+
+def check_address(address: str) -> None:
+    """Refuse a HOST:PORT that nothing answers on, as one line: ray.init would retry for minutes."""
+    m = re.fullmatch(r"\[?([^\[\]]+?)\]?:(\d+)", address)
+    if not m:
+        return  # another form Ray knows ("auto", "ray://..."): Ray judges it
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=10).close()
+    except OSError as exc:
+        raise SweepInputError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}): start the head "
+                              "with 'ray start --head --port=6379', or leave --ray-address out for a local Ray") from None
 
 
 def _node_cpus(ray) -> int:
@@ -24,10 +38,16 @@ def execute(runs: list[Run], states: dict[str, RunState], out_dir: Path, config_
 
     On Ctrl-C the running trainings are told to stop (each saves its final checkpoint, so a rerun
     resumes it) and are waited for; a second Ctrl-C stops the waiting. Ray is shut down on the way
-    out either way."""
+    out either way. Raises SweepInputError (nothing started) when Ray is missing or `address` does
+    not answer."""
     local = address is None
+    if not local:
+        check_address(address)
     cores = machine_cores()
-    ray = init_ray(address, num_cpus=cores if local else None)
+    try:
+        ray = init_ray(address, num_cpus=cores if local else None)
+    except RayUnavailable as exc:
+        raise SweepInputError(str(exc)) from None
     outcomes = {run.name: Outcome("not started") for run in runs}
     interrupted = False
     try:

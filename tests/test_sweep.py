@@ -106,6 +106,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_next_run_resumes_it(tmp_path, smoke_c
     (("--seeds", "1", "--set", "seed=4"), "'seed' is set by --seeds"),
     (("--seeds", "1", "--max-concurrent", "0"), "--max-concurrent must be 1 or more"),
     (("--config", "configs/smoke.yaml",), "the following arguments are required: --seeds"),
+    (("--seeds", "1", "--ray-address", "127.0.0.1:1"), "--ray-address 127.0.0.1:1: nothing answers there"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     if "--config" not in args:
