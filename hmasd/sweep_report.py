@@ -62,6 +62,7 @@ def write_report(out_dir: Path, runs: list[Run], outcomes: dict[str, Outcome], c
             plot(png, metric, groups, with_iqm=True, reps=reps, seed=seed)
             parts.append(f"![{metric}]({png.name})")
         except InputError:
+            png.unlink(missing_ok=True)  # a plot of an earlier report would not match this one
             notes.append(f"sweep.png not written: matplotlib is missing; to get it: {PLOT_HINT}")
     except InputError as err:
         notes.append(f"no statistics: {err}")

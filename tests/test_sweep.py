@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +57,16 @@ def test_two_seeds_train_aggregate_and_a_rerun_skips_them(tmp_path, smoke_config
     assert "started" not in second.stdout
     assert {run: _files(out / run) for run in ("smoke_s1", "smoke_s2")} == before
     assert "smoke_s1" in (out / "sweep.md").read_text()
+
+    # Without matplotlib (the plot extra) sweep.md is still written, and it and the output say how to get the PNG.
+    blocked = "import sys; sys.modules['matplotlib'] = None; from hmasd.sweep import main; sys.exit(main(sys.argv[1:]))"
+    third = subprocess.run([sys.executable, "-c", blocked, *args], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "matplotlib is missing" in third.stdout and "'.[plot]'" in third.stdout
+    md = (out / "sweep.md").read_text()
+    assert "matplotlib is missing" in md and "| smoke | 128 | 2 |" in md
+    assert not (out / "sweep.png").exists()
 
 
 def test_ctrl_c_saves_a_checkpoint_and_the_next_run_resumes_it(tmp_path, smoke_config):
