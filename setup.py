@@ -72,6 +72,7 @@ setup(
         "console_scripts": [
             "hmasd-train=hmasd.train:main",
             "hmasd-eval=hmasd.evaluate:main",
+            "hmasd-sweep=hmasd.sweep:main",
         ]
     },
     zip_safe=False,

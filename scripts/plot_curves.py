@@ -14,37 +14,11 @@ training does not.
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import sys
 from pathlib import Path
 
-
-def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
-    """The (env_steps, metric) points of every log matching `pattern`, in file-name order."""
-    logs = sorted(glob.glob(pattern))
-    if not logs:
-        raise FileNotFoundError(f"no log matches '{pattern}': pass a logs/<run>.jsonl path or a glob")
-    xs, ys = [], []
-    for log in logs:
-        for line in Path(log).read_text().splitlines():
-            row = json.loads(line)
-            if row.get("event") == "metrics" and metric in row:
-                xs.append(row["env_steps"])
-                ys.append(row[metric])
-    return xs, ys
-
-
-def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:
-    """(label, env_steps, values) for each LABEL=LOG. ValueError names a run without its label,
-    FileNotFoundError a LOG that matches nothing."""
-    curves = []
-    for run in runs:
-        if "=" not in run:
-            raise ValueError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
-        label, pattern = run.split("=", 1)
-        curves.append((label, *series(pattern, metric)))
-    return curves
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's hmasd, not an installed one
+from hmasd.curves import labelled_series, series  # noqa: E402,F401  (series: part of this script's interface)
 
 
 def running_mean(ys: list[float], k: int) -> list[float]:

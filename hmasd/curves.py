@@ -1,0 +1,40 @@
+"""Reading learning curves back from the JSON logs that hmasd-train writes (logs/<run>.jsonl).
+
+Pure Python (no torch, no NumPy), so that the analysis scripts start fast.
+"""
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+
+def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
+    """The (env_steps, metric) points of every log matching `pattern`, in file-name order.
+
+    A glob joins the files of one run: log names of default run names carry a time stamp, and a
+    resumed run may add a file, so name order is start-time order. FileNotFoundError when nothing
+    matches; ValueError (json.JSONDecodeError) for a line that is not JSON."""
+    logs = sorted(glob.glob(pattern))
+    if not logs:
+        raise FileNotFoundError(f"no log matches '{pattern}': pass a logs/<run>.jsonl path or a glob")
+    xs, ys = [], []
+    for log in logs:
+        for line in Path(log).read_text().splitlines():
+            row = json.loads(line)
+            if row.get("event") == "metrics" and metric in row:
+                xs.append(row["env_steps"])
+                ys.append(row[metric])
+    return xs, ys
+
+
+def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:
+    """(label, env_steps, values) for each LABEL=LOG. ValueError names a run without its label,
+    FileNotFoundError a LOG that matches nothing."""
+    curves = []
+    for run in runs:
+        if "=" not in run:
+            raise ValueError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
+        label, pattern = run.split("=", 1)
+        curves.append((label, *series(pattern, metric)))
+    return curves
