@@ -2,13 +2,11 @@
 and LocalVecEnv, snapshots, faults, and training through the CLI with an actor killed mid-rollout."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 
 from tests.conftest import BIN, ROOT, require_extra, run_cli
 from tests.test_orchestrator import wait_gone
+from tests.test_worker_restarts import _events, _restarts, _updates, _wait
 
 require_extra("ray", "ray")
 
@@ -146,7 +145,7 @@ def test_more_actors_than_cpus_are_all_placed(ray_session):
 # ------------------------------------------------------------------------------------------
 # Faults
 # ------------------------------------------------------------------------------------------
-def test_env_exception_is_env_worker_error_with_the_actor_traceback():
+def test_env_exception_is_env_failure_with_the_actor_traceback():
     kwargs = {"crash_at": 2, "target_seed": 3, "episode_length": 1000}  # env 3: worker 1 of 2
     with RayVecEnv(FAULTY, kwargs, num_envs=4, num_workers=2, seed=0) as rv:
         rv.reset()
@@ -165,7 +164,7 @@ def test_env_exception_is_env_worker_error_with_the_actor_traceback():
 
 
 @pytest.mark.parametrize("how", ["ray.kill", "SIGKILL"])
-def test_dead_actor_is_env_worker_error_naming_its_envs(ray_session, how):
+def test_dead_actor_is_env_failure_naming_its_envs(ray_session, how):
     with RayVecEnv(FAULTY, {"episode_length": 1000}, num_envs=4, num_workers=2, seed=0) as rv:
         rv.reset()
         rv.step(np.zeros((4, 2), np.int64))
@@ -222,21 +221,6 @@ def test_cli_trains_the_smoke_config_on_ray(tmp_path):
     assert (tmp_path / "models" / "r" / "hmasd_sync_enhanced_final.pth").is_file()
 
 
-def _events(root: Path, run: str) -> list[dict]:
-    path = root / "logs" / f"{run}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _updates(events: list[dict]) -> list[dict]:
-    return [e for e in events if e["event"] == "metrics" and "Buffer/SamplesCollected" in e]
-
-
-def _restarts(events: list[dict]) -> list[dict]:
-    return [e for e in events if e["event"].startswith("env worker failed")]
-
-
 def _env_actor_pids(root_pid: int) -> list[int]:
     """The trainer's env actors: its descendants (Ray's raylet is its child, the workers the raylet's)
     whose process title Ray set to the actor class."""
@@ -253,13 +237,6 @@ def _env_actor_pids(root_pid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return sorted(found)
-
-
-def _wait(proc: subprocess.Popen, predicate, what: str) -> None:
-    """Poll until `predicate()`; fails if the trainer exits first (no clock: the run's length bounds it)."""
-    while not predicate():
-        assert proc.poll() is None, f"the trainer exited before {what}: {proc.stderr.read()}"
-        time.sleep(0.05)
 
 
 def test_an_actor_killed_mid_rollout_is_restarted_and_the_run_completes(tmp_path):

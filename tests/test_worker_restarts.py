@@ -23,7 +23,9 @@ def _events(root: Path, run: str) -> list[dict]:
     path = root / "logs" / f"{run}.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # Read while the trainer writes: only whole lines (a line is whole once its newline is written).
+    text = path.read_text()
+    return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
 def _updates(events: list[dict]) -> list[dict]:
