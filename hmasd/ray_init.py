@@ -10,9 +10,14 @@ from __future__ import annotations
 import os
 
 # Set before `import ray` anywhere in this process and inherited by the Ray processes it starts.
+# (RAY_worker_niceness is not about loopback, but has to be set at the same moment.)
 LOOPBACK_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # keep 127.0.0.1 as given instead of the network address
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray starts its workers niced (15) to keep the driver responsive; here the actors are the env
+    # workers the trainer waits on every step, so on a shared machine they must not yield to other jobs
+    # more than the subprocess workers would.
+    "RAY_worker_niceness": "0",
 }
 
 
