@@ -44,7 +44,7 @@ setup(
     version="0.1.0",
     description="Hierarchical Multi-Agent Skill Discovery (Yang et al., NeurIPS 2023) on PettingZoo",
     python_requires=">=3.10",
-    packages=["hmasd", "hmasd.models", "hmasd_envs"],
+    packages=["hmasd", "hmasd.models", "hmasd.sweep", "hmasd_envs"],
     package_dir={"hmasd": "hmasd", "hmasd_envs": "hmasd_envs"},
     package_data={"hmasd": ["_core.pyi", "py.typed"]},
     ext_modules=[CMakeExtension("hmasd._core")],
@@ -72,7 +72,7 @@ setup(
         "console_scripts": [
             "hmasd-train=hmasd.train:main",
             "hmasd-eval=hmasd.evaluate:main",
-            "hmasd-sweep=hmasd.sweep:main",
+            "hmasd-sweep=hmasd.sweep.cli:main",
         ]
     },
     zip_safe=False,

@@ -59,7 +59,7 @@ def test_two_seeds_train_aggregate_and_a_rerun_skips_them(tmp_path, smoke_config
     assert "smoke_s1" in (out / "sweep.md").read_text()
 
     # Without matplotlib (the plot extra) sweep.md is still written, and it and the output say how to get the PNG.
-    blocked = "import sys; sys.modules['matplotlib'] = None; from hmasd.sweep import main; sys.exit(main(sys.argv[1:]))"
+    blocked = "import sys; sys.modules['matplotlib'] = None; from hmasd.sweep.cli import main; sys.exit(main(sys.argv[1:]))"
     third = subprocess.run([sys.executable, "-c", blocked, *args], cwd=tmp_path, capture_output=True, text=True,
                            timeout=300)
     assert third.returncode == 0, third.stdout + third.stderr

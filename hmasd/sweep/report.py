@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmasd.aggregate import InputError, plot, read_groups, summary_table, threshold_table
-from hmasd.sweep_plan import Run
+from hmasd.sweep.plan import Run
 
 PLOT_HINT = ("pip install -c constraints.txt -e '.[plot]' (matplotlib), then run the same hmasd-sweep command "
              "again: finished runs are skipped and the report is rewritten")

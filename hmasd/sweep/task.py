@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from hmasd.sweep_plan import write_done_marker
+from hmasd.sweep.plan import write_done_marker
 
 POLL_S = 1.0  # how often a running task asks whether the sweep is stopping
 

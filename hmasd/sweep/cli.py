@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from hmasd.aggregate import InputError, parse_steps
-from hmasd.sweep_plan import SweepInputError, build_runs, run_state
-from hmasd.sweep_report import Outcome, write_report
+from hmasd.sweep.plan import SweepInputError, build_runs, run_state
+from hmasd.sweep.report import Outcome, write_report
 
 PROG = "hmasd-sweep"
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     interrupted = False
     if todo:
-        from hmasd.sweep_ray import execute  # imports Ray: only when there is something to run
+        from hmasd.sweep.scheduler import execute  # imports Ray: only when there is something to run
 
         try:
             ran, interrupted = execute(todo, states, out, Path(args.config).read_text(), args.ray_address,

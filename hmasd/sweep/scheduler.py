@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 from hmasd.ray_init import RayUnavailable, init_ray
-from hmasd.sweep_plan import Run, RunState, SweepInputError
-from hmasd.sweep_report import Outcome
-from hmasd.sweep_resources import available_memory, cores_per_run, default_max_concurrent, machine_cores
-from hmasd.sweep_task import StopFlag, run_training
+from hmasd.sweep.plan import Run, RunState, SweepInputError
+from hmasd.sweep.report import Outcome
+from hmasd.sweep.resources import available_memory, cores_per_run, default_max_concurrent, machine_cores
+from hmasd.sweep.task import StopFlag, run_training
 
 
 def check_address(address: str) -> None:
@@ -61,7 +61,7 @@ def execute(runs: list[Run], states: dict[str, RunState], out_dir: Path, config_
                 max_concurrent = max(1, int(ray.cluster_resources().get("CPU", 1)) // max(cpus.values()))
         say(f"{len(runs)} run(s) to train, {max_concurrent} at a time, {max(cpus.values())} CPU(s) each, on "
             + ("a local Ray on 127.0.0.1" if local else f"the Ray cluster at {address}"))
-        # On one machine each concurrent run gets its own cores (see hmasd/sweep_task.py: _child_setup).
+        # On one machine each concurrent run gets its own cores (see hmasd/sweep/task.py: _child_setup).
         width = max(cpus.values())
         slots = [list(range(k * width, (k + 1) * width)) for k in range(max_concurrent)] \
             if local and hasattr(os, "sched_getaffinity") and max_concurrent * width <= cores else None
