@@ -167,7 +167,7 @@ void output(py::class_<RolloutBuffer>& cls, const char* name,
 }
 
 // The list as the module's STEP_FIELDS / OUTPUT_FIELDS: (name, dtype, axes, optional) tuples, so
-// that tests compare it with the Python table (hmasd/rollout.py).
+// that tests compare it with the Python table (hmasd/rollout_fields.py).
 py::tuple field_entry(const char* name, const char* dtype, const char* axes, bool optional) {
   py::list names;
   std::string axis;

@@ -1,11 +1,11 @@
 // The one C++ list of the fields the fused rollout buffer stores, in the order of add()'s
 // arguments. rollout_buffer.hpp/.cpp (storage, StepInputs, getters, add) and bindings.cpp
 // (argument names, checks, read-only properties, the module's STEP_FIELDS/OUTPUT_FIELDS) expand
-// it; nothing else spells a field. The Python side has its own one table (hmasd/rollout.py), held
+// it; nothing else spells a field. The Python side has its own one table (hmasd/rollout_fields.py), held
 // equal to this one by tests/test_rollout_schema.py through the exported STEP_FIELDS.
 //
 // X(name, ctype, axes): `axes` are the per-step axes after the leading T, comma-separated, in the
-// symbols of hmasd/rollout.py: E envs, A agents, O obs_dim, S state_dim, D action_dim,
+// symbols of hmasd/rollout_fields.py: E envs, A agents, O obs_dim, S state_dim, D action_dim,
 // M mask_dim, A+1 high-level heads.
 #pragma once
 

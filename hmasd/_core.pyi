@@ -4,7 +4,7 @@ Shapes: T steps, E envs, A agents, O obs_dim, S state_dim, D action_dim; A+1 hig
 (0 = team skill Z, 1+i = agent i's skill z^i). Contracts: hmasd/buffer.py.
 
 Written by hand (pybind11 modules cannot be stubbed automatically); tests/test_rollout_schema.py holds
-its fields, dtypes and shape comments equal to the schema in hmasd/rollout.py.
+its fields, dtypes and shape comments equal to the schema in hmasd/rollout_fields.py.
 """
 import numpy as np
 import numpy.typing as npt

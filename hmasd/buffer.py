@@ -12,7 +12,7 @@ Two backends with the same signatures and semantics:
     ``"numpy"``  ``ReferenceRolloutBuffer`` below, a plain backward loop that is the oracle the C++
                  code is tested against.
 Pick one with ``make_rollout_buffer``. This module is the only importer of ``hmasd._core``. The
-fields each stores are listed once per side: hmasd/rollout.py (STEP_FIELDS, OUTPUT_FIELDS; the
+fields each stores are listed once per side: hmasd/rollout_fields.py (STEP_FIELDS, OUTPUT_FIELDS; the
 oracle below is built from them) and csrc/rollout_fields.hpp.
 
 Contract of ``add`` (step t = size): obs/state are what was seen when acting at t; values is V_l
@@ -56,7 +56,7 @@ from typing import Union
 import numpy as np
 
 from hmasd import _core
-from hmasd.rollout import OUTPUT_FIELDS, STEP_FIELD_NAMES, STEP_FIELDS
+from hmasd.rollout_fields import OUTPUT_FIELDS, STEP_FIELD_NAMES, STEP_FIELDS
 
 __all__ = ["ReferenceRolloutBuffer", "AnyRolloutBuffer", "make_rollout_buffer", "BACKENDS"]
 
@@ -92,7 +92,7 @@ class ReferenceRolloutBuffer:
     """NumPy oracle of ``hmasd._core.RolloutBuffer``: same constructor, methods and properties.
 
     Storage, ``add``'s checks and the read-only properties are built from the one schema table
-    (hmasd/rollout.py: STEP_FIELDS, OUTPUT_FIELDS). ``finalize`` is a plain backward loop over t,
+    (hmasd/rollout_fields.py: STEP_FIELDS, OUTPUT_FIELDS). ``finalize`` is a plain backward loop over t,
     vectorised over envs and agents, in float32 with the operations in the same order as the C++
     code (see the module docstring for the rules).
     """

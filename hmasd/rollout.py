@@ -1,89 +1,24 @@
-"""The rollout record and the Python side of its per-step schema.
+"""The rollout record: everything one collection hands to the learner, read by field name.
 
-`STEP_FIELDS` and `OUTPUT_FIELDS` are the one Python table of what the fused buffer stores per step
-(name, dtype, axes); the NumPy oracle (hmasd/buffer.py) builds its storage, checks and properties
-from them, and `Rollout` exposes them by name. The C++ side has its own one list
-(csrc/rollout_fields.hpp); tests/test_rollout_schema.py holds the two lists, the C++ module and the
-`.pyi` stub equal.
-
-Axes, named once: T steps, E envs, A agents, O obs_dim, S state_dim, D action_dim, M mask_dim,
-A+1 high-level heads (0 = team skill Z, 1+i = agent i's skill z^i), H hidden size. Every stored
-field is [T, *axes]; `add` takes one step, [*axes].
+The per-step fields it exposes are those of the buffer's schema (hmasd/rollout_fields.py). Axes as
+there, and H hidden size.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
+from hmasd.buffer import AnyRolloutBuffer
 from hmasd.records import EpisodeInfo
-
-if TYPE_CHECKING:
-    from hmasd.buffer import AnyRolloutBuffer
-
-
-class Field(NamedTuple):
-    """One array of the buffer: its name, dtype and per-step axes (without the leading T)."""
-
-    name: str
-    dtype: type
-    axes: tuple[str, ...]
-    optional: bool = False  # only stored when M > 0 (envs with masked actions); None otherwise
-
-    @property
-    def label(self) -> str:
-        """The axes as error messages and shape comments write them, e.g. "[E, A, O]"."""
-        return "[" + ", ".join(self.axes) + "]"
-
-    def shape(self, sizes: dict[str, int]) -> tuple[int, ...]:
-        """The per-step shape for `sizes` ({"E": .., "A": .., "O": .., "S": .., "D": .., "M": ..})."""
-        return tuple(sizes["A"] + 1 if axis == "A+1" else sizes[axis] for axis in self.axes)
-
-
-f32, u8, i32, i64 = np.float32, np.uint8, np.int32, np.int64
-
-# What `add` stores at step t (contracts: hmasd/buffer.py). Order = the order of `add`'s arguments.
-STEP_FIELDS: tuple[Field, ...] = (
-    Field("obs", f32, ("E", "A", "O")),
-    Field("state", f32, ("E", "S")),
-    Field("actions", f32, ("E", "A", "D")),
-    Field("log_probs", f32, ("E", "A")),
-    Field("values", f32, ("E", "A")),
-    Field("reward", f32, ("E",)),
-    Field("terminated", u8, ("E",)),
-    Field("truncated", u8, ("E",)),
-    Field("bootstrap_values", f32, ("E", "A")),
-    Field("alive", u8, ("E", "A")),
-    Field("team_skill", i64, ("E",)),
-    Field("agent_skill", i64, ("E", "A")),
-    Field("assign", u8, ("E",)),
-    Field("hl_log_probs", f32, ("E", "A+1")),
-    Field("hl_values", f32, ("E", "A+1")),
-    Field("hl_bootstrap_values", f32, ("E", "A+1")),
-    Field("action_mask", u8, ("E", "A", "M"), optional=True),
-)
-
-# What `finalize` computes, readable only after it.
-OUTPUT_FIELDS: tuple[Field, ...] = (
-    Field("rewards", f32, ("E", "A")),
-    Field("advantages", f32, ("E", "A")),
-    Field("returns", f32, ("E", "A")),
-    Field("hl_rewards", f32, ("E",)),
-    Field("segment_lengths", i32, ("E",)),
-    Field("hl_dones", u8, ("E",)),
-    Field("hl_advantages", f32, ("E", "A+1")),
-    Field("hl_returns", f32, ("E", "A+1")),
-)
-
-STEP_FIELD_NAMES = tuple(f.name for f in STEP_FIELDS)
+from hmasd.rollout_fields import OUTPUT_FIELDS, STEP_FIELDS
 
 
 @dataclass
 class Rollout:
-    """Everything one collection hands to the learner: the filled buffer (the per-step fields above,
-    read by name on the record: `ro.obs`, and after `finalize` `ro.advantages`) and what the buffer
+    """Everything one collection hands to the learner: the filled buffer (the per-step fields of
+    hmasd/rollout_fields.py, read by name on the record: `ro.obs`, and after `finalize` `ro.advantages`) and what the buffer
     does not hold. The learner and evaluation read a rollout only through this record."""
 
     buffer: AnyRolloutBuffer  # full, not yet finalised; overwritten by the next collection

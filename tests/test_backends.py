@@ -17,7 +17,7 @@ from hmasd.backends import make_vec_env
 from hmasd.config import load_config
 from hmasd.pipeline import build
 from hmasd.records import EnvFailure, VecEnv
-from hmasd.rollout import STEP_FIELDS
+from hmasd.rollout_fields import STEP_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # "fixture_envs:..." ids import here and in workers
 

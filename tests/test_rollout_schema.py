@@ -1,4 +1,4 @@
-"""The per-step field schema is written once per side of the C++ boundary (hmasd/rollout.py and
+"""The per-step field schema is written once per side of the C++ boundary (hmasd/rollout_fields.py and
 csrc/rollout_fields.hpp); the hand-written stub hmasd/_core.pyi cannot be generated. These checks hold
 the three, and every reader of the fields, equal."""
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 
 from hmasd import _core
 from hmasd.buffer import ReferenceRolloutBuffer
-from hmasd.rollout import OUTPUT_FIELDS, STEP_FIELDS, Rollout
+from hmasd.rollout import Rollout
+from hmasd.rollout_fields import OUTPUT_FIELDS, STEP_FIELDS
 
 STUB = Path(__file__).resolve().parents[1] / "hmasd" / "_core.pyi"
 STUB_DTYPES = {"_F32": "float32", "_U8": "uint8", "_I32": "int32", "_I64": "int64"}
