@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hmasd_envs import EnvError
 
 from hmasd.agent import HMASDAgent
 from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint, load_weights
 from hmasd.collector import Collector, SkillOverride
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.pipeline import build
+from hmasd.records import EnvFailure
 
 
 def _skill_label(collector: Collector, spec) -> str:
@@ -223,7 +225,7 @@ def evaluate_main(args: argparse.Namespace, prog: str) -> int:
         return 2
     try:
         agent, cfg, _ = load_agent(args.model_path, args.set)
-    except (CheckpointError, ConfigError) as exc:
+    except (CheckpointError, ConfigError, EnvError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -234,7 +236,14 @@ def evaluate_main(args: argparse.Namespace, prog: str) -> int:
     torch.set_num_threads(cfg.torch_threads)
     seed = cfg.seed + 1000 if args.seed is None else args.seed
     torch.manual_seed(seed)
-    result = run_evaluation(agent, cfg, args.episodes, args.deterministic, seed, args.render, skills=skills)
+    try:
+        result = run_evaluation(agent, cfg, args.episodes, args.deterministic, seed, args.render, skills=skills)
+    except EnvError as exc:  # an env id or arguments given with --set that do not build
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except EnvFailure as exc:  # the env itself raised: its own one line, not a traceback through ours
+        print(f"{prog}: error: env '{cfg.env.id}' failed during evaluation: {exc.summary}", file=sys.stderr)
+        return 1
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -96,3 +96,18 @@ def test_start_up_traceback_goes_to_the_log_file_and_to_the_console_at_debug(tmp
     debug = train(tmp_path / "debug", "fixture_envs:make_faulty", "{crash_at_reset: 2}", "--log-level", "DEBUG",
                   check=False)
     assert debug.returncode == 2 and "fixture env crashed in reset 2" in debug.stderr and "fixture_envs.py" in debug.stderr
+
+
+def test_an_env_failing_during_hmasd_eval_is_one_line(tmp_path):
+    train(tmp_path, "fixture_envs:make_faulty")
+    model = tmp_path / "models" / "hmasd_sync_enhanced_final.pth"
+    proc = run_cli("hmasd-eval", "--model-path", str(model), "--episodes", "2", "--set", "env.kwargs={crash_at: 3}",
+                   cwd=tmp_path, fixture_envs=True)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "hmasd-eval: error: env 'fixture_envs:make_faulty' failed during evaluation: env 0-1 (worker 0) raised "
+        "during step: RuntimeError: fixture env crashed at step 3"], proc.stderr
+    proc = run_cli("hmasd-eval", "--model-path", str(model), "--set", "env.kwargs={crash_att: 3}", cwd=tmp_path,
+                   fixture_envs=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
