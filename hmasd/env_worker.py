@@ -122,6 +122,18 @@ def array_views(buf: mmap.mmap, layout: dict) -> dict[str, np.ndarray]:
     return views
 
 
+def copy_actions(actions, dst: np.ndarray) -> None:
+    """Write a batch of actions into the backend's action array `dst` ([E, A] int or [E, A, D] float),
+    after the checks every VecEnv backend makes: ValueError for a wrong shape or a dtype of another kind
+    (floats for discrete actions), rather than a silent cast."""
+    actions = np.asarray(actions)
+    if actions.shape != dst.shape:
+        raise ValueError(f"actions have shape {actions.shape}; this VecEnv expects {dst.shape}")
+    if not np.can_cast(actions.dtype, dst.dtype, casting="same_kind"):
+        raise ValueError(f"actions have dtype {actions.dtype}; this VecEnv expects {dst.dtype}")
+    np.copyto(dst, actions, casting="same_kind")
+
+
 # --------------------------------------------------------------------------------------------
 # Worker side
 # --------------------------------------------------------------------------------------------

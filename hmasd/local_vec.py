@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hmasd.env_worker import array_layout, one_line
+from hmasd.env_worker import array_layout, copy_actions, one_line
 from hmasd.records import EnvFailure, EpisodeInfo, ResetBatch, StepBatch
 
 
@@ -83,12 +83,7 @@ class LocalVecEnv:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         dst = self._empty("actions")
-        actions = np.asarray(actions)
-        if actions.shape != dst.shape:
-            raise ValueError(f"actions have shape {actions.shape}; this VecEnv expects {dst.shape}")
-        if not np.can_cast(actions.dtype, dst.dtype, casting="same_kind"):
-            raise ValueError(f"actions have dtype {actions.dtype}; this VecEnv expects {dst.dtype}")
-        np.copyto(dst, actions, casting="same_kind")
+        copy_actions(actions, dst)
         out = {name: self._empty(name) for name in ("obs", "state", "alive", "reward", "terminated", "truncated")}
         episodes = []
         try:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import env_worker
-from .env_worker import array_layout, array_views, encode, take_frames
+from .env_worker import array_layout, array_views, copy_actions, encode, take_frames
 from .records import EnvFailure, EpisodeInfo, ResetBatch, StepBatch
 
 _WORKER_SCRIPT = os.path.abspath(env_worker.__file__)
@@ -386,12 +386,7 @@ class SubprocessVecEnv:
             raise RuntimeError("call reset() before step()")
         v = self._views
         dst = v["actions"]
-        actions = np.asarray(actions)
-        if actions.shape != dst.shape:
-            raise ValueError(f"actions have shape {actions.shape}; this VecEnv expects {dst.shape}")
-        if not np.can_cast(actions.dtype, dst.dtype, casting="same_kind"):
-            raise ValueError(f"actions have dtype {actions.dtype}; this VecEnv expects {dst.dtype}")
-        np.copyto(dst, actions, casting="same_kind")
+        copy_actions(actions, dst)
         replies = self._pool.request(self._step_frames, self.step_timeout_s, "step")
 
         episodes = [

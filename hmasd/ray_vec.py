@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from hmasd.env_worker import array_layout, array_views
+from hmasd.env_worker import array_layout, array_views, copy_actions
 from hmasd.orchestrator import shape_key
-from hmasd.records import EnvFailure
 from hmasd.ray_actor import EnvSliceActor, local_layout
 from hmasd.ray_init import init_ray
-from hmasd.records import EpisodeInfo, ResetBatch, StepBatch
+from hmasd.records import EnvFailure, EpisodeInfo, ResetBatch, StepBatch
 
 _START_TIMEOUT_S = 120.0  # as SubprocessVecEnv: building envs imports pettingzoo & co, and Ray may start workers
 _CLOSE_GRACE_S = 2.0  # for the actors to close their envs, before they are killed
@@ -264,12 +263,7 @@ class RayVecEnv:
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
         dst = self._views["actions"]
-        actions = np.asarray(actions)
-        if actions.shape != dst.shape:
-            raise ValueError(f"actions have shape {actions.shape}; this VecEnv expects {dst.shape}")
-        if not np.can_cast(actions.dtype, dst.dtype, casting="same_kind"):
-            raise ValueError(f"actions have dtype {actions.dtype}; this VecEnv expects {dst.dtype}")
-        np.copyto(dst, actions, casting="same_kind")
+        copy_actions(actions, dst)
         # Ray serialises the arguments when the call is made, so the slices need no copy.
         args = {w: (dst[r.start : r.stop],) for w, r in enumerate(self._pool.envs)}
         replies = self._pool.request("step", args, self.step_timeout_s, "step")
