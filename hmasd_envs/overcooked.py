@@ -8,6 +8,9 @@ agents, 6 actions (up, down, right, left, stay, interact), 400-step episodes.
   agent, so that the sum over agents (the adapter's team reward) is 20 per soup, as in the paper.
   `shaped_reward=True` adds JaxMARL's shaped reward (3 per onion put in a pot, 3 per useful plate pick-up, 5 per soup pick-up) to each
   agent's reward; the shaped part is also reported in `infos[agent]["shaped_reward"]` either way.
+- Infos: per step `soups` (delivered this step) and `shaped_reward` (the agent's); for the episode so
+  far `episode_soups` and `episode_shaped_return` (the agent's). The episode-long ones are what the
+  trainer's episode statistics need: those read the infos of an episode's last step only.
 - Observations: JaxMARL's lossless grid of 26 channels. JaxMARL declares the shape
   (width, height, 26) but returns (height, width, 26) arrays; this env declares what is returned.
 - Global state: the grid seen by agent_0. It is lossless (every object, pot timer and both agents
@@ -132,6 +135,8 @@ class OvercookedEnv(ParallelEnv):
         self._key = None  # JAX PRNG key
         self._state = None  # JaxMARL State pytree
         self._obs: np.ndarray | None = None  # [2, H, W, C] uint8
+        self._episode_soups = 0.0  # soups delivered in this episode so far
+        self._episode_shaped = np.zeros(2)  # each agent's shaped reward in this episode so far
 
     # -- PettingZoo API ---------------------------------------------------------------------------
     def observation_space(self, agent: str) -> spaces.Space:
@@ -146,6 +151,7 @@ class OvercookedEnv(ParallelEnv):
             self._key = jax.random.PRNGKey(0 if seed is None else seed)
         self._key, self._state, obs = reset(self._key)
         self._obs = np.asarray(obs)
+        self._episode_soups, self._episode_shaped = 0.0, np.zeros(2)
         self.agents = list(self.possible_agents)
         return self._agent_dict(self._obs), {a: {} for a in self.agents}
 
@@ -166,7 +172,10 @@ class OvercookedEnv(ParallelEnv):
         truncated = bool(done)
         terms = {a: False for a in self.agents}
         truncs = {a: truncated for a in self.agents}
-        infos = {a: {"shaped_reward": float(shaped[i]), "soups": team / DELIVERY_REWARD}
+        self._episode_soups += team / DELIVERY_REWARD
+        self._episode_shaped = self._episode_shaped + np.asarray(shaped, dtype=np.float64)
+        infos = {a: {"shaped_reward": float(shaped[i]), "soups": team / DELIVERY_REWARD,
+                     "episode_soups": self._episode_soups, "episode_shaped_return": float(self._episode_shaped[i])}
                  for i, a in enumerate(self.possible_agents)}
         observations = self._agent_dict(self._obs)
         if truncated:

@@ -68,7 +68,8 @@ def test_episode_ends_by_truncation_at_400_steps():
     steps = [env.step(np.array([STAY, STAY])) for _ in range(400)]
     assert not any(s.truncated or s.terminated for s in steps[:-1])
     assert steps[-1].truncated and not steps[-1].terminated
-    assert steps[-1].episode == {"return": 0.0, "length": 400.0, "shaped_reward": 0.0, "soups": 0.0}
+    assert steps[-1].episode == {"return": 0.0, "length": 400.0, "shaped_reward": 0.0, "soups": 0.0,
+                                 "episode_soups": 0.0, "episode_shaped_return": 0.0}
 
 
 def _trajectory(env, seed: int, actions: np.ndarray) -> np.ndarray:
@@ -120,3 +121,15 @@ def test_two_update_training_keeps_jax_out_of_the_trainer(tmp_path):
     assert versions == [1, 2]
     assert any(e.get("event") == "evaluation" and e.get("env_steps") == 200 for e in events)
     assert (tmp_path / "models" / "hmasd_sync_enhanced_final.pth").is_file()
+
+
+def test_episode_totals_count_the_scripted_soup_and_restart_at_reset():
+    env = make_env("overcooked_cramped_room")
+    for _ in range(2):  # the second episode must not carry the first one's totals
+        env.reset(seed=0)
+        steps = [env.step(np.array([a, STAY])) for a in SOUP_PLAN]
+        steps += [env.step(np.array([STAY, STAY])) for _ in range(400 - len(SOUP_PLAN))]
+        episode = steps[-1].episode
+        assert episode["episode_soups"] == 1.0 and episode["return"] == 20.0
+        # agent_0 earned the shaped 3 x 3 + 3 + 5 = 17, agent_1 nothing: the episode stats average over agents
+        assert episode["episode_shaped_return"] == 17.0 / 2
