@@ -130,6 +130,11 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
     return result
 
 
+# What load_agent raises for bad input (a missing or foreign checkpoint, a bad --set, an env that does
+# not build): every CLI that loads a checkpoint reports these as one line and exits 2.
+LOAD_ERRORS = (CheckpointError, ConfigError, EnvError)
+
+
 def load_agent(model_path: str, overrides: list[str]) -> tuple[HMASDAgent, Config, dict]:
     """Rebuild the agent from a checkpoint alone (its embedded config), with optional --set overrides."""
     data = load_checkpoint(model_path)
@@ -225,7 +230,7 @@ def evaluate_main(args: argparse.Namespace, prog: str) -> int:
         return 2
     try:
         agent, cfg, _ = load_agent(args.model_path, args.set)
-    except (CheckpointError, ConfigError, EnvError) as exc:
+    except LOAD_ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     try:

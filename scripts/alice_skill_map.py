@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from hmasd.evaluate import load_agent
+from hmasd.evaluate import LOAD_ERRORS, load_agent
 from hmasd.pipeline import build
 from hmasd_envs.alice_and_bob import BLUE, BUTTONS, DIAMONDS, RED, SIZE  # observations hold position / (SIZE - 1)
 
@@ -34,7 +34,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=400, help="env steps per env")
     parser.add_argument("--settle", type=int, default=30, help="segment age from which positions count")
     args = parser.parse_args()
-    agent, cfg, _ = load_agent(args.model_path, [])
+    try:
+        agent, cfg, _ = load_agent(args.model_path, [])
+    except LOAD_ERRORS as exc:
+        print(f"alice_skill_map.py: error: {exc}", file=sys.stderr)
+        return 2
     if cfg.env.id != "alice_and_bob" or not agent.uses_skills:
         print(f"alice_skill_map.py: error: {args.model_path} is not an HMASD checkpoint on alice_and_bob",
               file=sys.stderr)

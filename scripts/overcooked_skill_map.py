@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from hmasd.evaluate import load_agent, parse_skills
+from hmasd.evaluate import LOAD_ERRORS, load_agent, parse_skills
 from hmasd.pipeline import build
 from hmasd_envs.overcooked import DELIVERY_REWARD, OvercookedEnv
 
@@ -44,7 +44,11 @@ def main() -> int:
     parser.add_argument("--settle", type=int, default=5, help="segment age from which steps count")
     parser.add_argument("--skills", default="coordinator", help="coordinator, uniform or Z,z1,z2")
     args = parser.parse_args()
-    agent, cfg, _ = load_agent(args.model_path, [])
+    try:
+        agent, cfg, _ = load_agent(args.model_path, [])
+    except LOAD_ERRORS as exc:
+        print(f"overcooked_skill_map.py: error: {exc}", file=sys.stderr)
+        return 2
     if not cfg.env.id.startswith("overcooked_") or not agent.uses_skills:
         print(f"overcooked_skill_map.py: error: {args.model_path} is not an HMASD checkpoint on Overcooked",
               file=sys.stderr)

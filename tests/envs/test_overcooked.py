@@ -101,26 +101,52 @@ def test_snapshot_round_trip_continues_exactly():
     assert sum(s.truncated for s in steps_a) == 1
 
 
-def test_two_update_training_keeps_jax_out_of_the_trainer(tmp_path):
-    """The real CLI entry point, run in a fresh interpreter: two updates, a checkpoint and an evaluation,
-    then the trainer's own modules are inspected (JAX lives only in the env workers)."""
+@pytest.fixture(scope="module")
+def two_update_run(tmp_path_factory):
+    """The real CLI entry point, run in a fresh interpreter: two updates, a checkpoint and an evaluation;
+    the interpreter then reports whether the trainer's own process ever imported JAX."""
+    out = tmp_path_factory.mktemp("oc")
     script = (
         "import sys\n"
         "from hmasd.train import main\n"
         f"rc = main(['--config', {str(ROOT / 'configs' / 'overcooked_cramped_room.yaml')!r},"
-        f" '--output-dir', {str(tmp_path)!r}, '--set', 'num_envs=2', '--set', 'num_workers=2',"
+        f" '--output-dir', {str(out)!r}, '--set', 'num_envs=2', '--set', 'num_workers=2',"
         " '--set', 'rollout_length=50', '--set', 'total_env_steps=200', '--set', 'save_interval=100',"
         " '--set', 'eval_interval=200', '--set', 'eval_episodes=2', '--set', 'ppo.epochs=2',"
         " '--set', 'run_name=oc'])\n"
         "print('JAX_IN_TRAINER', 'jax' in sys.modules, 'RC', rc)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=out)
+    return out, proc
+
+
+def test_two_update_training_keeps_jax_out_of_the_trainer(two_update_run):
+    out, proc = two_update_run
     assert "JAX_IN_TRAINER False RC 0" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
-    events = [json.loads(line) for line in (tmp_path / "logs" / "oc.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (out / "logs" / "oc.jsonl").read_text().splitlines()]
     versions = [e["policy_version"] for e in events if e.get("event", "").startswith("policy version ->")]
     assert versions == [1, 2]
     assert any(e.get("event") == "evaluation" and e.get("env_steps") == 200 for e in events)
-    assert (tmp_path / "models" / "hmasd_sync_enhanced_final.pth").is_file()
+    assert (out / "models" / "hmasd_sync_enhanced_final.pth").is_file()
+
+
+def test_skill_map_reports_every_agent_and_skill(two_update_run):
+    out, _ = two_update_run
+    checkpoint = out / "models" / "hmasd_sync_enhanced_final.pth"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "overcooked_skill_map.py"), "--model-path",
+                           str(checkpoint), "--envs", "2", "--steps", "30", "--settle", "0"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("agent ")]
+    assert [line.split(" [")[0].split(":")[0] for line in lines] == [f"agent {i} z={z}" for i in range(2) for z in range(3)]
+    counted = sum(int(line.split("[")[1].split(" steps")[0]) for line in lines if "never used" not in line)
+    assert counted == 2 * 30 * 2  # settle 0: every step of every agent in every env counts once
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "overcooked_skill_map.py"), "--model-path",
+                          str(checkpoint), "--skills", "7,0,0"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    missing = subprocess.run([sys.executable, str(ROOT / "scripts" / "overcooked_skill_map.py"), "--model-path",
+                              str(out / "no-such.pth")], capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_episode_totals_count_the_scripted_soup_and_restart_at_reset():
