@@ -161,7 +161,7 @@ def test_episode_totals_count_the_scripted_soup_and_restart_at_reset():
         assert episode["episode_shaped_return"] == 17.0 / 2
 
 
-def test_random_play_script_counts_soups_in_multiples_of_20(capsys):
+def test_random_play_script_counts_soups_in_multiples_of_20(capfd):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import overcooked_random_play as random_play
@@ -170,4 +170,4 @@ def test_random_play_script_counts_soups_in_multiples_of_20(capsys):
     returns = random_play.random_returns("cramped_room", episodes=8, max_steps=60, seed=0)
     assert returns.shape == (8,) and (returns >= 0).all() and (returns % 20 == 0).all()
     assert random_play.main(["--layout", "no_such_layout"]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert len(capfd.readouterr().err.strip().splitlines()) == 1
