@@ -22,7 +22,7 @@ from hmasd.checkpoint import CheckpointError, check_compatible, load_checkpoint,
 from hmasd.collector import Collector, SkillOverride
 from hmasd.config import Config, ConfigError, config_from_dict, upgrade_checkpoint_config
 from hmasd.pipeline import build
-from hmasd.records import EnvFailure
+from hmasd.records import EnvFailure, info_means
 
 
 def _skill_label(collector: Collector, spec) -> str:
@@ -115,6 +115,7 @@ def run_evaluation(agent: HMASDAgent, cfg: Config, episodes: int, deterministic:
         "std_return": float(returns.std()),
         "mean_length": float(lengths.mean()),
         "success_rate": float(np.mean([e["success"] for e in finished])) if has_success else None,
+        "info_means": info_means(finished, skip=("return", "length", "success")),
         "skill_kl": float(torch.cat(skill_kl).mean()) if skill_kl else None,
         "team_skill_counts": team_counts.tolist(),
         "agent_skill_counts": {name: agent_counts[i].tolist() for i, name in enumerate(vec.spec.agent_names)},
@@ -157,6 +158,8 @@ def format_report(result: dict) -> str:
         f"length        {result['mean_length']:.1f}",
         f"success rate  {'n/a' if result['success_rate'] is None else format(result['success_rate'], '.1%')}",
     ]
+    for key, mean in result.get("info_means", {}).items():
+        lines.append(f"info {key:<9}{mean:.3f} (mean at episode ends)")
     if result["team_skill_counts"]:
         lines.append(f"skills from   {result['skills']}")
         lines.append(f"skill KL      {result['skill_kl']:.4f} (how much the actions depend on z; 0 = ignored)")

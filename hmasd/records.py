@@ -25,6 +25,13 @@ class EpisodeInfo:
     stats: dict[str, float]
 
 
+def info_means(stats: list[dict[str, float]], skip: tuple[str, ...] = ("return", "length")) -> dict[str, float]:
+    """The mean over episodes of each numeric info the env reported at their ends (EpisodeInfo.stats),
+    `skip` aside; an episode that lacks a key does not count for it."""
+    keys = sorted({k for s in stats for k in s} - set(skip))
+    return {k: float(np.mean([s[k] for s in stats if k in s])) for k in keys}
+
+
 @dataclass
 class ResetBatch:
     """The first observations of E envs after a reset."""

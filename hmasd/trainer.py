@@ -26,7 +26,7 @@ from hmasd.config import Config, ConfigError, config_warnings, dump_config
 from hmasd.device import resolve_device, to_cpu
 from hmasd.logger import MetricSink, get_logger, progress_bar
 from hmasd.pipeline import build
-from hmasd.records import EnvFailure, VecEnv
+from hmasd.records import EnvFailure, VecEnv, info_means
 from hmasd.restarts import collect_with_restarts, describe_failure, restart_seed
 from hmasd.rollout import Rollout
 
@@ -317,10 +317,8 @@ class Trainer:
         if ro.episodes:
             stats["Rewards/Episode/TeamReturn_Mean"] = float(np.mean([e.stats["return"] for e in ro.episodes]))
             stats["Rewards/Episode/Length_Mean"] = float(np.mean([e.stats["length"] for e in ro.episodes]))
-            extra = sorted({k for e in ro.episodes for k in e.stats} - {"return", "length"})
-            for key in extra:
-                values = [e.stats[key] for e in ro.episodes if key in e.stats]
-                stats[f"Episode/{key}_Mean"] = float(np.mean(values))
+            for key, mean in info_means([e.stats for e in ro.episodes]).items():
+                stats[f"Episode/{key}_Mean"] = mean
         return stats
 
     def evaluate(self) -> dict:
@@ -334,6 +332,8 @@ class Trainer:
                 "Eval/EpisodeLength_Mean": result["mean_length"]}
         if result["success_rate"] is not None:
             tags["Eval/SuccessRate"] = result["success_rate"]
+        # The env's own episode infos (e.g. Overcooked's soups, whatever the reward regime).
+        tags.update({f"Eval/{key}_Mean": mean for key, mean in result["info_means"].items()})
         self.sink.write(tags, self.counters.env_steps)
         self.log.info("evaluation", env_steps=self.counters.env_steps, **tags)
         return result

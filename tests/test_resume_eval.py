@@ -105,10 +105,19 @@ def test_sigint_then_resume_then_evaluate_with_json_and_gif(tmp_path):
                    "--render", str(gif), cwd=tmp_path, check=True)
     result = json.loads(proc.stdout)
     assert result["episodes"] == 3 and result["mean_length"] == 25.0 and result["success_rate"] is None
-    for key in ("mean_return", "std_return", "skill_kl", "team_skill_counts", "agent_skill_counts"):
+    for key in ("mean_return", "std_return", "skill_kl", "team_skill_counts", "agent_skill_counts", "info_means"):
         assert key in result
     assert sum(result["team_skill_counts"]) >= 3 * 2  # k=4 in 25 steps: at least 2 assignments per episode
     assert gif.stat().st_size > 0 and gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_info_means_average_each_key_over_the_episodes_that_report_it():
+    from hmasd.records import info_means
+
+    stats = [{"return": 1.0, "length": 5.0, "soups": 2.0, "success": 1.0}, {"return": 0.0, "length": 5.0, "soups": 0.0}]
+    assert info_means(stats) == {"soups": 1.0, "success": 1.0}
+    assert info_means(stats, skip=("return", "length", "success")) == {"soups": 1.0}
+    assert info_means([]) == {}
 
 
 def test_eval_reports_success_rate_on_alice_and_bob(tmp_path):
