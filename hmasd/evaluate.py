@@ -158,8 +158,9 @@ def format_report(result: dict) -> str:
         f"length        {result['mean_length']:.1f}",
         f"success rate  {'n/a' if result['success_rate'] is None else format(result['success_rate'], '.1%')}",
     ]
-    for key, mean in result.get("info_means", {}).items():
-        lines.append(f"info {key:<9}{mean:.3f} (mean at episode ends)")
+    if result.get("info_means"):
+        lines.append("env infos     at episode ends, mean over episodes")
+        lines.extend(f"  {key:<24}{mean:.3f}" for key, mean in result["info_means"].items())
     if result["team_skill_counts"]:
         lines.append(f"skills from   {result['skills']}")
         lines.append(f"skill KL      {result['skill_kl']:.4f} (how much the actions depend on z; 0 = ignored)")

@@ -59,8 +59,9 @@ def main() -> int:
         print(f"overcooked_skill_map.py: error: {exc}", file=sys.stderr)
         return 2
     agent.eval()
+    # The sparse reward counts the soups exactly; the policy never sees the reward, so this changes no action.
     pipe = build(cfg, seed=cfg.seed + 3000, num_envs=args.envs, backend="local", with_learner=False,
-                 agent=agent, skills=skills)
+                 agent=agent, skills=skills, env_kwargs={**cfg.env.kwargs, "shaped_reward": False})
     shape = OvercookedEnv(layout=cfg.env.id.removeprefix("overcooked_")).observation_space("agent_0").shape
     size = int(np.prod(shape))  # the grid comes first in the flat observation (an agent-id one-hot may follow)
     collector = pipe.collector
