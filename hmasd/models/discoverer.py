@@ -86,8 +86,12 @@ class DiscovererActor(nn.Module):
         self.head = init_linear(nn.Linear(hidden, out), OUTPUT_GAIN)
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
 
-    def _inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
-        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width]."""
+    def inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
+        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width].
+
+        Fixed for a whole update (the input statistics change only after it), so the learner builds
+        them once per update instead of once per epoch: `distribution_of` takes them as they are.
+        """
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
         parts = [obs]
@@ -99,7 +103,11 @@ class DiscovererActor(nn.Module):
 
     def distribution(self, obs, skill, h0, starts, action_mask=None):
         """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
-        feat, h = self.body(self._inputs(obs, skill), h0, starts)
+        return self.distribution_of(self.inputs(obs, skill), h0, starts, action_mask)
+
+    def distribution_of(self, x, h0, starts, action_mask=None):
+        """`distribution` from prepared inputs x [T, N, input width] (`inputs`)."""
+        feat, h = self.body(x, h0, starts)
         out = self.head(feat)
         if self.discrete:
             if action_mask is not None:
@@ -180,6 +188,18 @@ class DiscovererCritic(nn.Module):
 
     def forward(self, state, team_skill, h0, starts):
         """state [T, E, S], team_skill [T, E], h0 [E*A, H], starts [T, E*A] -> (values [T, E*A], h_T)."""
+        return self.values_of(self.inputs(state, team_skill), h0, starts)
+
+    def values_of(self, x, h0, starts):
+        """`forward` from prepared inputs x [T, E*A, input width] (`inputs`)."""
+        feat, h = self.body(x, h0, starts)
+        return self.head(feat)[..., 0], h
+
+    def inputs(self, state, team_skill):
+        """state [T, E, S], team_skill [T, E] -> one row per agent [T, E*A, input width] (row e*A + a).
+
+        Fixed for a whole update, like the actor's: the learner builds them once per update.
+        """
         x = state if self.state_norm is None else self.state_norm(state)
         if self.n_team_skills:
             x = torch.cat([x, F.one_hot(team_skill, self.n_team_skills).to(x.dtype)], dim=-1)
@@ -189,5 +209,4 @@ class DiscovererCritic(nn.Module):
         x = x.reshape(t, e * a, d)  # [T, E, A, D] -> [T, E*A, D]
         if self.agent_id:
             x = torch.cat([x, agent_ids(e * a, a, x).expand(t, -1, -1)], dim=-1)
-        feat, h = self.body(x, h0, starts)
-        return self.head(feat)[..., 0], h
+        return x

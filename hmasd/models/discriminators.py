@@ -31,5 +31,12 @@ class AgentDiscriminator(nn.Module):
 
     def forward(self, obs: torch.Tensor, team_skill: torch.Tensor) -> torch.Tensor:
         """obs [..., O], team_skill long [...] -> logits [..., n_z]."""
-        z_team = F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)
-        return self.head(self.trunk(torch.cat([obs, z_team], dim=-1)))
+        return self.logits_of(self.inputs(obs, team_skill))
+
+    def inputs(self, obs: torch.Tensor, team_skill: torch.Tensor) -> torch.Tensor:
+        """obs [..., O], team_skill long [...] -> [..., O + n_Z]; the learner builds them once per update."""
+        return torch.cat([obs, F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)], dim=-1)
+
+    def logits_of(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` from prepared inputs (`inputs`)."""
+        return self.head(self.trunk(x))
