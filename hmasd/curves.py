@@ -14,16 +14,26 @@ def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
 
     A glob joins the files of one run: log names of default run names carry a time stamp, and a
     resumed run may add a file, so name order is start-time order. FileNotFoundError when nothing
-    matches; ValueError (json.JSONDecodeError) for a line that is not JSON."""
+    matches; ValueError (json.JSONDecodeError) for a line that is not JSON, and ValueError when the
+    pattern joins two runs: a resume goes back at most to its checkpoint, so steps that fall back to
+    the run's first step mean a second run started from scratch (e.g. "runs/x_s[0-9]/..." with two
+    seeds), whose points would silently overwrite the first's."""
     logs = sorted(glob.glob(pattern))
     if not logs:
         raise FileNotFoundError(f"no log matches '{pattern}': pass a logs/<run>.jsonl path or a glob")
-    xs, ys = [], []
+    xs, ys, steps = [], [], []  # steps: of every metrics row, whichever metrics it holds
     for log in logs:
         for line in Path(log).read_text().splitlines():
             row = json.loads(line)
-            if row.get("event") == "metrics" and metric in row:
-                xs.append(row["env_steps"])
+            if row.get("event") != "metrics":
+                continue
+            step = row["env_steps"]
+            if steps and step <= steps[0] < max(steps):
+                raise ValueError(f"'{pattern}' joins more than one run: env steps start again at {step} in "
+                                 f"{log}; give each run its own LABEL=LOG")
+            steps.append(step)
+            if metric in row:
+                xs.append(step)
                 ys.append(row[metric])
     return xs, ys
 

@@ -40,6 +40,29 @@ def test_a_glob_joins_a_run_and_its_resume_in_start_order(tmp_path):
     assert ys == [0.0, 0.5, 1.0]
 
 
+def test_a_resume_may_go_back_to_its_checkpoint(tmp_path):
+    """A run stopped at 300 and resumed from its checkpoint at 200 repeats the steps after 200 in the
+    same file: still one run (resume is exact, so the repeated points agree)."""
+    plot_curves = _load("plot_curves")
+    _write_log(tmp_path / "run.jsonl", [
+        {"event": "metrics", "env_steps": s, "Eval/SuccessRate": s / 1000} for s in (100, 200, 300, 300, 400)
+    ])
+    xs, _ = plot_curves.series(str(tmp_path / "run.jsonl"), "Eval/SuccessRate")
+    assert xs == [100, 200, 300, 300, 400]
+
+
+def test_a_glob_that_joins_two_seeds_is_refused(tmp_path):
+    """"x_s[0-9]/logs/*.jsonl" over two seeds would interleave their points into one curve."""
+    plot_curves = _load("plot_curves")
+    for seed in (1, 2):
+        (tmp_path / f"x_s{seed}").mkdir()
+        _write_log(tmp_path / f"x_s{seed}" / f"x_s{seed}.jsonl", [
+            {"event": "metrics", "env_steps": s, "Eval/SuccessRate": seed / 10} for s in (100, 200, 300)
+        ])
+    with pytest.raises(ValueError, match=r"joins more than one run: env steps start again at 100 in .*x_s2"):
+        plot_curves.series(str(tmp_path / "x_s[0-9]" / "*.jsonl"), "Eval/SuccessRate")
+
+
 def test_a_pattern_that_matches_nothing_names_itself(tmp_path):
     plot_curves = _load("plot_curves")
     pattern = str(tmp_path / "missing" / "*.jsonl")
