@@ -4,41 +4,54 @@ interval, at given env steps; the env step at which each run first reached a thr
 of the mean (and IQM) curves with their shaded intervals.
 
 Shared by scripts/aggregate_runs.py (runs named on the command line) and hmasd-sweep (the runs of
-a sweep). At a step, a run's score is its last evaluation at or before that step.
+a sweep). At a step, a run's score is its last evaluation at or before that step, if the run got
+that far: a run stopped at 2M has no score at 5M (carrying its last evaluation on would report a
+curve it never had).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from hmasd.curves import labelled_series, series
+from hmasd.curves import series_and_end
 from hmasd.stats import first_reach, iqm, stratified_bootstrap_ci
 
-# label -> [(LOG pattern, env_steps, values)], each curve sorted by env steps
-Groups = dict[str, list[tuple[str, np.ndarray, np.ndarray]]]
+
+class Curve(NamedTuple):
+    log: str  # the LOG pattern
+    xs: np.ndarray  # env steps of the evaluations, sorted
+    ys: np.ndarray  # the metric at them
+    end: int  # the last env step the run logged anything at: how far it got
+
+
+# label -> its runs' curves
+Groups = dict[str, list[Curve]]
 
 
 class InputError(Exception):
     """Input that cannot be aggregated; the message is one line naming the problem."""
 
 
-def group_curves(curves: list[tuple[str, str, list[int], list[float]]], metric: str) -> Groups:
-    """Group (label, LOG, env_steps, values) by label, in the order given; InputError if no curve
-    has a point of `metric`."""
-    if not any(xs for _, _, xs, _ in curves):
+def group_curves(curves: list[tuple[str, str, list[int], list[float], int | None]], metric: str) -> Groups:
+    """Group (label, LOG, env_steps, values, end) by label, in the order given; InputError if no
+    curve has a point of `metric`."""
+    if not any(xs for _, _, xs, _, _ in curves):
         raise InputError(f"no log logs the metric '{metric}'")
     groups: Groups = {}
-    for label, log, xs, ys in curves:
+    for label, log, xs, ys, end in curves:
         order = np.argsort(xs, kind="stable")
-        groups.setdefault(label, []).append((log, np.asarray(xs)[order], np.asarray(ys, float)[order]))
+        xs_sorted = np.asarray(xs)[order]
+        groups.setdefault(label, []).append(
+            Curve(log, xs_sorted, np.asarray(ys, float)[order], int(end if end is not None else -1)))
     return groups
 
 
 def read_groups(entries: list[tuple[str, str]], metric: str) -> Groups:
     """Read the curve of each (label, LOG glob) and group them by label."""
     try:
-        curves = [(label, pattern, *series(pattern, metric)) for label, pattern in entries]
+        curves = [(label, pattern, *series_and_end(pattern, metric)) for label, pattern in entries]
     except (FileNotFoundError, ValueError) as err:  # a JSON line that does not parse is a ValueError
         raise InputError(str(err)) from None
     return group_curves(curves, metric)
@@ -46,26 +59,25 @@ def read_groups(entries: list[tuple[str, str]], metric: str) -> Groups:
 
 def grouped(runs: list[str], metric: str) -> Groups:
     """The same for LABEL=LOG strings (the scripts' --run)."""
-    try:
-        curves = labelled_series(runs, metric)
-    except (FileNotFoundError, ValueError) as err:
-        raise InputError(str(err)) from None
-    return group_curves([(label, run.split("=", 1)[1], xs, ys) for run, (label, xs, ys) in zip(runs, curves)],
-                        metric)
+    for run in runs:
+        if "=" not in run:
+            raise InputError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
+    return read_groups([tuple(run.split("=", 1)) for run in runs], metric)
 
 
-def score_at(xs: np.ndarray, ys: np.ndarray, step: int) -> float | None:
-    """The run's last evaluation at or before `step`, or None if it has none yet."""
-    i = np.searchsorted(xs, step, side="right")
-    return float(ys[i - 1]) if i else None
+def score_at(run: Curve, step: int) -> float | None:
+    """The run's last evaluation at or before `step`; None before its first one or past its end."""
+    i = np.searchsorted(run.xs, step, side="right")
+    return float(run.ys[i - 1]) if i and step <= run.end else None
 
 
-def scores_at(label: str, runs: list, step: int) -> np.ndarray:
-    scores = [score_at(xs, ys, step) for _, xs, ys in runs]
-    missing = [log for (log, _, _), s in zip(runs, scores) if s is None]
-    if missing:
-        raise InputError(f"run '{label}={missing[0]}' has no evaluation at or before env step {step}")
-    return np.asarray(scores)
+def scores_at(label: str, runs: list[Curve], step: int) -> np.ndarray:
+    for run in runs:
+        if step > run.end:
+            raise InputError(f"run '{label}={run.log}' got only to env step {run.end}, not to {step}")
+        if score_at(run, step) is None:
+            raise InputError(f"run '{label}={run.log}' has no evaluation at or before env step {step}")
+    return np.asarray([score_at(run, step) for run in runs])
 
 
 def cell(point: float, lo: float, hi: float) -> str:
@@ -87,7 +99,7 @@ def summary_table(metric: str, groups: Groups, steps: list[int] | dict[str, list
 def threshold_table(metric: str, groups: Groups, threshold: float) -> str:
     lines = [f"| label | runs reaching {metric} >= {threshold:g} | first env step per run |", "|---|---|---|"]
     for label, runs in groups.items():
-        firsts = [first_reach(xs, ys, threshold) for _, xs, ys in runs]
+        firsts = [first_reach(run.xs, run.ys, threshold) for run in runs]
         shown = ", ".join("never" if f is None else str(f) for f in firsts)
         lines.append(f"| {label} | {sum(f is not None for f in firsts)}/{len(firsts)} | {shown} |")
     return "\n".join(lines)
@@ -95,11 +107,12 @@ def threshold_table(metric: str, groups: Groups, threshold: float) -> str:
 
 def band(runs: list, statistic, reps: int, seed: int) -> tuple[list[int], list[tuple[float, float, float]]]:
     """The statistic and its interval at every evaluation step of any run at which all runs have one."""
-    if not all(len(xs) for _, xs, _ in runs):
+    if not all(len(run.xs) for run in runs):
         return [], []
-    start = max(xs[0] for _, xs, _ in runs)  # before it some run has no score yet
-    steps = sorted({int(x) for _, xs, _ in runs for x in xs if x >= start})
-    points = [stratified_bootstrap_ci([score_at(xs, ys, s) for _, xs, ys in runs], statistic, reps=reps, rng=seed)
+    start = max(run.xs[0] for run in runs)  # before it some run has no score yet
+    end = min(run.end for run in runs)  # after it some run has stopped
+    steps = sorted({int(x) for run in runs for x in run.xs if start <= x <= end})
+    points = [stratified_bootstrap_ci([score_at(run, s) for run in runs], statistic, reps=reps, rng=seed)
               for s in steps]
     return steps, points
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 
 def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
-    """The (env_steps, metric) points of every log matching `pattern`, in file-name order.
+    """The (env_steps, metric) points of every log matching `pattern` (`series_and_end`)."""
+    xs, ys, _ = series_and_end(pattern, metric)
+    return xs, ys
+
+
+def series_and_end(pattern: str, metric: str) -> tuple[list[int], list[float], int | None]:
+    """The (env_steps, metric) points of every log matching `pattern`, in file-name order, and the
+    last env step the run logged anything at (how far it got; None for a log without metrics).
 
     A glob joins the files of one run: log names of default run names carry a time stamp, and a
     resumed run may add a file, so name order is start-time order. FileNotFoundError when nothing
@@ -35,7 +42,7 @@ def series(pattern: str, metric: str) -> tuple[list[int], list[float]]:
             if metric in row:
                 xs.append(step)
                 ys.append(row[metric])
-    return xs, ys
+    return xs, ys, (max(steps) if steps else None)
 
 
 def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:

@@ -10,7 +10,7 @@ confidence interval, at given env steps.
 
 Each --run LABEL=LOG is one run, read as plot_curves.py reads it (a glob joins a run and its
 resumes); runs that share a label are grouped. At a step, a run's score is its last evaluation at
-or before that step. --threshold adds the env step at which each run first reached the value.
+or before that step; a run that stopped before the step has none (exit 2 naming it). --threshold adds the env step at which each run first reached the value.
 --png plots the mean curve (and with --iqm the IQM) of each label with its shaded 95% interval.
 """
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))  # this checkout's hmasd.stats, whichever hmasd is installed
+from hmasd.aggregate import band, grouped  # noqa: E402
 from hmasd.stats import first_reach, iqm, stratified_bootstrap_ci  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "aggregate_runs.py"
@@ -75,14 +76,17 @@ def test_first_reach():
     assert first_reach(steps, values, 0.95) is None
 
 
-def _write_run(path: Path, evals: list[tuple[int, float]]) -> None:
+def _write_run(path: Path, evals: list[tuple[int, float]], end: int | None = None) -> None:
     # As the trainer logs an evaluation: once as "metrics" and once as "evaluation", with training
-    # metrics rows between them that lack the Eval keys.
+    # metrics rows between them that lack the Eval keys. `end`: a last training row after the
+    # last evaluation (the run trained on to that step).
     rows = []
     for step, value in evals:
         rows.append({"event": "metrics", "env_steps": step, "Rewards/Episode/TeamReturn_Mean": -1.0})
         rows.append({"event": "metrics", "env_steps": step, "Eval/SuccessRate": value, "Eval/TeamReturn_Mean": 10 * value})
         rows.append({"event": "evaluation", "env_steps": step, "Eval/SuccessRate": value, "Eval/TeamReturn_Mean": 10 * value})
+    if end is not None:
+        rows.append({"event": "metrics", "env_steps": end, "Rewards/Episode/TeamReturn_Mean": -1.0})
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
@@ -103,7 +107,7 @@ def _rows(markdown: str) -> dict[tuple[str, str], list[str]]:
 def test_script_reports_n_mean_iqm_and_first_reach(tmp_path):
     _write_run(tmp_path / "a1.jsonl", [(1000, 0.2), (2000, 0.6), (3000, 1.0)])
     _write_run(tmp_path / "a2.jsonl", [(1000, 0.4), (2500, 1.0)])
-    _write_run(tmp_path / "b1.jsonl", [(500, 0.5), (1500, 0.5)])
+    _write_run(tmp_path / "b1.jsonl", [(500, 0.5), (1500, 0.5)], end=2100)  # trained past 2000
     _write_run(tmp_path / "b2.jsonl", [(900, 0.5), (2000, 0.5)])
     md, png = tmp_path / "out" / "table.md", tmp_path / "out" / "curves.png"
     proc = _aggregate("--metric", "Eval/SuccessRate", "--at", "1000,2000", "--threshold", "0.6",
@@ -137,12 +141,26 @@ def test_script_defaults_to_the_team_return(tmp_path):
     ("missing", "no log matches"),
     ("metric", "no log logs the metric 'Eval/Nope'"),
     ("early", "no evaluation at or before env step 500"),
+    # a run stopped at 1,200 has no score at 2,000: its last evaluation is not carried on past its end
+    ("late", "got only to env step 1200, not to 2000"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case, expected):
-    _write_run(tmp_path / "a1.jsonl", [(1000, 0.2)])
+    _write_run(tmp_path / "a1.jsonl", [(1000, 0.2)], end=1200)
     log = tmp_path / ("absent.jsonl" if case == "missing" else "a1.jsonl")
     metric = "Eval/Nope" if case == "metric" else "Eval/SuccessRate"
-    proc = _aggregate("--metric", metric, "--at", "500" if case == "early" else "1000", "--run", f"A={log}")
+    at = {"early": "500", "late": "2000"}.get(case, "1000")
+    proc = _aggregate("--metric", metric, "--at", at, "--run", f"A={log}")
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and expected in proc.stderr, proc.stderr
+
+
+def test_band_stops_where_the_shortest_run_stopped(tmp_path):
+    """The plotted curve of a label covers only the steps every run reached: a run stopped at 1,200
+    does not hold its last evaluation on to 3,000 in the other run's company."""
+    _write_run(tmp_path / "long.jsonl", [(1000, 0.2), (2000, 0.6), (3000, 1.0)])
+    _write_run(tmp_path / "short.jsonl", [(500, 0.5), (1000, 0.5)], end=1200)
+    groups = grouped([f"A={tmp_path / 'long.jsonl'}", f"A={tmp_path / 'short.jsonl'}"], "Eval/SuccessRate")
+    steps, points = band(groups["A"], np.mean, reps=100, seed=0)
+    assert steps == [1000]
+    assert points[0][0] == pytest.approx(0.35)
