@@ -216,7 +216,10 @@ class OvercookedEnv(ParallelEnv):
         return data
 
     def __setstate__(self, data: dict) -> None:
-        self.__dict__.update(data)
+        # Snapshots from before the episode totals existed lack them (runs checkpointed by an older
+        # version): the episode in progress counts its soups from the resume on. They are reported,
+        # never learned from, so the resumed training stays exact.
+        self.__dict__.update({"_episode_soups": 0.0, "_episode_shaped": np.zeros(2), **data})
         if self._state is not None:
             jax = _compiled(self.layout, self.max_steps)[3]
             self._state = jax.tree.map(jax.numpy.asarray, self._state)

@@ -101,6 +101,23 @@ def test_snapshot_round_trip_continues_exactly():
     assert sum(s.truncated for s in steps_a) == 1
 
 
+def test_snapshot_from_before_the_episode_totals_resumes():
+    """Checkpoints of runs started before the env kept episode totals hold snapshots without them: a
+    resume must continue those envs exactly (not fail a worker and restart them)."""
+    rng = np.random.default_rng(3)
+    env = make_env("overcooked_asymmetric_advantages")
+    env.reset(seed=4)
+    for a in rng.integers(0, 6, size=(25, 2)):
+        env.step(a)
+    older = restore(snapshot(env))
+    inner = older._env  # the OvercookedEnv inside the adapter
+    del inner._episode_soups, inner._episode_shaped  # as an older version pickled it
+    copy = restore(snapshot(older))
+    actions = rng.integers(0, 6, size=(50, 2))
+    for x, y in zip([env.step(a) for a in actions], [copy.step(a) for a in actions]):
+        assert np.array_equal(x.obs, y.obs) and (x.reward, x.truncated) == (y.reward, y.truncated)
+
+
 @pytest.fixture(scope="module")
 def two_update_run(tmp_path_factory):
     """The real CLI entry point, run in a fresh interpreter: two updates, a checkpoint and an evaluation;
