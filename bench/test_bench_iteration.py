@@ -7,13 +7,13 @@ discoverer. Target: at most 0.5 s per iteration (2,000 env steps/s end to end) o
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
 
 from hmasd.config import load_config
 from hmasd.pipeline import build
+from phases import phase_seconds
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +46,7 @@ def test_full_iteration(benchmark, pipeline):
 def test_phase_split(pipeline):
     """Not a timing assertion: prints where one iteration's time goes, measured in one run."""
     _, _, collector, learner = pipeline
-    rows = []
-    for _ in range(4):
-        t0 = time.perf_counter()
-        ro = collector.collect()
-        t1 = time.perf_counter()
-        learner.finalize(ro)
-        t2 = time.perf_counter()
-        learner.update_discriminators(ro)
-        t3 = time.perf_counter()
-        learner.update_coordinator(ro)
-        t4 = time.perf_counter()
-        learner.update_discoverer(ro)
-        t5 = time.perf_counter()
-        learner.agent.policy_version += 1
-        rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
-    med = [sorted(col)[len(col) // 2] for col in zip(*rows)]
-    print("\nmedian seconds, sequential: collect {:.3f} | finalize {:.4f} | discriminators {:.3f} | "
-          "coordinator {:.3f} | discoverer {:.3f}".format(*med))
-    assert all(m > 0 for m in med)
+    med = phase_seconds(collector, learner, rounds=4)
+    print("\nmedian seconds, sequential: collect {collect:.3f} | finalize {finalize:.4f} | discriminators "
+          "{discriminators:.3f} | coordinator {coordinator:.3f} | discoverer {discoverer:.3f}".format(**med))
+    assert all(m > 0 for m in med.values())

@@ -10,8 +10,6 @@ on both, back to back on the same machine (docs/results.md, "Speed").
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -19,6 +17,7 @@ pytest.importorskip("jaxmarl")
 
 from hmasd.config import load_config  # noqa: E402
 from hmasd.pipeline import build  # noqa: E402
+from phases import phase_seconds  # noqa: E402
 
 CONFIG = "configs/overcooked_asymmetric_advantages.yaml"
 ROUNDS = 3
@@ -31,29 +30,11 @@ def test_overcooked_phase_split(algo: str) -> None:
     torch.manual_seed(cfg.seed)
     p = build(cfg, backend="subprocess")
     try:
-        collector, learner = p.collector, p.learner
-        rows = []
-        for _ in range(ROUNDS):
-            t0 = time.perf_counter()
-            ro = collector.collect()
-            t1 = time.perf_counter()
-            learner.finalize(ro)
-            t2 = time.perf_counter()
-            if p.agent.uses_skills:
-                learner.update_discriminators(ro)
-            t3 = time.perf_counter()
-            if p.agent.uses_skills:
-                learner.update_coordinator(ro)
-            t4 = time.perf_counter()
-            learner.update_discoverer(ro)
-            t5 = time.perf_counter()
-            learner.agent.policy_version += 1
-            rows.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))
+        med = phase_seconds(p.collector, p.learner, ROUNDS)
     finally:
         p.close()
-    med = [sorted(col)[len(col) // 2] for col in zip(*rows)]
     steps = cfg.num_envs * cfg.rollout_length
-    print(f"\n{algo}: median seconds, sequential: collect {med[0]:.2f} | finalize {med[1]:.3f} | "
-          f"discriminators {med[2]:.2f} | coordinator {med[3]:.2f} | discoverer {med[4]:.2f} "
-          f"-> {steps / sum(med):,.0f} env steps/s")
-    assert med[0] > 0 and med[4] > 0
+    print(f"\n{algo}: median seconds, sequential: collect {med['collect']:.2f} | finalize {med['finalize']:.3f} | "
+          f"discriminators {med['discriminators']:.2f} | coordinator {med['coordinator']:.2f} | "
+          f"discoverer {med['discoverer']:.2f} -> {steps / sum(med.values()):,.0f} env steps/s")
+    assert med["collect"] > 0 and med["discoverer"] > 0
