@@ -86,36 +86,42 @@ def test_seeding_goes_through_reset():
     assert any(not np.array_equal(first[0], f) for f in first[1:])
 
 
-def test_snapshot_round_trip_continues_exactly():
-    rng = np.random.default_rng(1)
-    env = make_env("overcooked_coordination_ring")
-    env.reset(seed=2)
-    for a in rng.integers(0, 6, size=(37, 2)):
+def _played(layout: str, seed: int, steps: int, rng: np.random.Generator):
+    """An env of `layout` reset with `seed` and `steps` random steps into its episode."""
+    env = make_env(f"overcooked_{layout}")
+    env.reset(seed=seed)
+    for a in rng.integers(0, 6, size=(steps, 2)):
         env.step(a)
-    copy = restore(snapshot(env))
-    actions = rng.integers(0, 6, size=(400, 2))  # crosses the episode end and the seedless auto-reset
+    return env
+
+
+def _continue_alike(env, copy, actions) -> list:
+    """Step both with the same actions; they must agree on every step. -> env's steps."""
     steps_a, steps_b = [env.step(a) for a in actions], [copy.step(a) for a in actions]
     for x, y in zip(steps_a, steps_b):
         assert np.array_equal(x.obs, y.obs) and np.array_equal(x.state, y.state)
         assert (x.reward, x.truncated) == (y.reward, y.truncated)
-    assert sum(s.truncated for s in steps_a) == 1
+    return steps_a
+
+
+def test_snapshot_round_trip_continues_exactly():
+    rng = np.random.default_rng(1)
+    env = _played("coordination_ring", seed=2, steps=37, rng=rng)
+    copy = restore(snapshot(env))
+    # 400 more steps cross the episode end and the seedless auto-reset
+    steps = _continue_alike(env, copy, rng.integers(0, 6, size=(400, 2)))
+    assert sum(s.truncated for s in steps) == 1
 
 
 def test_snapshot_from_before_the_episode_totals_resumes():
     """Checkpoints of runs started before the env kept episode totals hold snapshots without them: a
     resume must continue those envs exactly (not fail a worker and restart them)."""
     rng = np.random.default_rng(3)
-    env = make_env("overcooked_asymmetric_advantages")
-    env.reset(seed=4)
-    for a in rng.integers(0, 6, size=(25, 2)):
-        env.step(a)
+    env = _played("asymmetric_advantages", seed=4, steps=25, rng=rng)
     older = restore(snapshot(env))
     inner = older._env  # the OvercookedEnv inside the adapter
     del inner._episode_soups, inner._episode_shaped  # as an older version pickled it
-    copy = restore(snapshot(older))
-    actions = rng.integers(0, 6, size=(50, 2))
-    for x, y in zip([env.step(a) for a in actions], [copy.step(a) for a in actions]):
-        assert np.array_equal(x.obs, y.obs) and (x.reward, x.truncated) == (y.reward, y.truncated)
+    _continue_alike(env, restore(snapshot(older)), rng.integers(0, 6, size=(50, 2)))
 
 
 @pytest.fixture(scope="module")
