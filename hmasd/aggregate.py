@@ -73,10 +73,10 @@ def score_at(run: Curve, step: int) -> float | None:
 
 def scores_at(label: str, runs: list[Curve], step: int) -> np.ndarray:
     for run in runs:
+        if not len(run.xs) or step < run.xs[0]:
+            raise InputError(f"run '{label}={run.log}' has no evaluation at or before env step {step}")
         if step > run.end:
             raise InputError(f"run '{label}={run.log}' got only to env step {run.end}, not to {step}")
-        if score_at(run, step) is None:
-            raise InputError(f"run '{label}={run.log}' has no evaluation at or before env step {step}")
     return np.asarray([score_at(run, step) for run in runs])
 
 

@@ -339,7 +339,7 @@ class Learner:
             "obs": chunked(obs),  # [L, C*E*A, O]
             # The networks' inputs (observation or state with the skill one-hots and agent ids) do not
             # change during the update: built once here rather than once per epoch (on Overcooked's
-            # 1,170-wide grid the concatenation alone was about a sixth of the update).
+            # 1,170-wide grid the concatenation alone was about 15% of the discoverer's update).
             "actor_in": chunked(agent.actor.inputs(obs, skills)),  # [L, C*E*A, input width]
             "critic_in": chunked(agent.critic.inputs(self._t(ro.state), team)),  # [L, C*E*A, input width]
             "skills": chunked(skills) if agent.uses_skills else None,
