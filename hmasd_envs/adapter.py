@@ -380,13 +380,21 @@ class ArrayEnv:
         )
 
     def _episode_stats(self, infos: dict[str, Any]) -> dict[str, float]:
-        """Return, length, and the mean over agents of each numeric entry of the final infos."""
+        """Return, length, and the mean over agents of each numeric entry of the final infos.
+
+        An env whose infos mix per-step values with episode statistics names the latter in an
+        `episode_info_keys` attribute; only those are kept (a per-step value read at the last step
+        says nothing about the episode, and would be logged as if it did).
+        """
         stats: dict[str, float] = {"return": self._ep_return, "length": float(self._ep_length)}
         values: dict[str, list[float]] = {}
+        wanted = getattr(self._env, "episode_info_keys", None)
         for agent, info in infos.items():
             if agent not in self._index or not isinstance(info, dict):
                 continue
             for key, value in info.items():
+                if wanted is not None and key not in wanted:
+                    continue
                 number = _numeric(value)
                 if number is not None and key not in ("return", "length") and math.isfinite(number):
                     values.setdefault(str(key), []).append(number)

@@ -113,6 +113,9 @@ class OvercookedEnv(ParallelEnv):
     """One Overcooked game; see the module docstring."""
 
     metadata = {"name": "overcooked", "render_modes": ["rgb_array"], "is_parallelizable": True}
+    # The infos' episode statistics (the trainer's Episode/ and Eval/ metrics); "soups" and
+    # "shaped_reward" are this step's only, and say nothing about the episode at its last step.
+    episode_info_keys = ("episode_soups", "episode_shaped_return")
 
     def __init__(self, layout: str = "cramped_room", max_steps: int = 400, shaped_reward: bool = False,
                  render_mode: str | None = None) -> None:

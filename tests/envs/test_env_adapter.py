@@ -137,6 +137,15 @@ def test_state_fallback_warns_once():
     np.testing.assert_array_equal(step.state, step.obs.reshape(-1))
 
 
+def test_env_may_name_its_episode_statistics():
+    """`episode_info_keys` on the env: only those final infos are episode statistics."""
+    env = toy_array_env(length=4, c_leaves=2)
+    env.unwrapped.episode_info_keys = ()  # "score" is then a per-step value, not an episode's
+    env.reset()
+    last = [env.step(np.array([0, 0, 0])) for _ in range(4)][-1]
+    assert set(last.episode) == {"return", "length"}
+
+
 def test_agent_leaving_mid_episode():
     env = toy_array_env(length=4, c_leaves=2)
     env.reset()

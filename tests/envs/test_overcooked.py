@@ -68,8 +68,7 @@ def test_episode_ends_by_truncation_at_400_steps():
     steps = [env.step(np.array([STAY, STAY])) for _ in range(400)]
     assert not any(s.truncated or s.terminated for s in steps[:-1])
     assert steps[-1].truncated and not steps[-1].terminated
-    assert steps[-1].episode == {"return": 0.0, "length": 400.0, "shaped_reward": 0.0, "soups": 0.0,
-                                 "episode_soups": 0.0, "episode_shaped_return": 0.0}
+    assert steps[-1].episode == {"return": 0.0, "length": 400.0, "episode_soups": 0.0, "episode_shaped_return": 0.0}
 
 
 def _trajectory(env, seed: int, actions: np.ndarray) -> np.ndarray:
@@ -182,6 +181,8 @@ def test_episode_totals_count_the_scripted_soup_and_restart_at_reset():
         steps += [env.step(np.array([STAY, STAY])) for _ in range(400 - len(SOUP_PLAN))]
         episode = steps[-1].episode
         assert episode["episode_soups"] == 1.0 and episode["return"] == 20.0
+        # the per-step infos are not episode statistics (read at the last step they were 0 soups)
+        assert "soups" not in episode and "shaped_reward" not in episode
         # agent_0 earned the shaped 3 x 3 + 3 + 5 = 17, agent_1 nothing: the episode stats average over agents
         assert episode["episode_shaped_return"] == 17.0 / 2
 
