@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hmasd.curves import series_and_end
+from hmasd.curves import series_and_end, split_run
 from hmasd.stats import first_reach, iqm, stratified_bootstrap_ci
 
 
@@ -59,10 +59,11 @@ def read_groups(entries: list[tuple[str, str]], metric: str) -> Groups:
 
 def grouped(runs: list[str], metric: str) -> Groups:
     """The same for LABEL=LOG strings (the scripts' --run)."""
-    for run in runs:
-        if "=" not in run:
-            raise InputError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
-    return read_groups([tuple(run.split("=", 1)) for run in runs], metric)
+    try:
+        entries = [split_run(run) for run in runs]
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    return read_groups(entries, metric)
 
 
 def score_at(run: Curve, step: int) -> float | None:

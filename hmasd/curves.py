@@ -45,13 +45,19 @@ def series_and_end(pattern: str, metric: str) -> tuple[list[int], list[float], i
     return xs, ys, (max(steps) if steps else None)
 
 
+def split_run(run: str) -> tuple[str, str]:
+    """LABEL=LOG -> (label, LOG pattern); ValueError names a run without its label."""
+    if "=" not in run:
+        raise ValueError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
+    label, pattern = run.split("=", 1)
+    return label, pattern
+
+
 def labelled_series(runs: list[str], metric: str) -> list[tuple[str, list[int], list[float]]]:
     """(label, env_steps, values) for each LABEL=LOG. ValueError names a run without its label,
     FileNotFoundError a LOG that matches nothing."""
     curves = []
     for run in runs:
-        if "=" not in run:
-            raise ValueError(f"'{run}' is not LABEL=LOG: write it as e.g. \"MAPPO=runs/m/logs/*.jsonl\"")
-        label, pattern = run.split("=", 1)
+        label, pattern = split_run(run)
         curves.append((label, *series(pattern, metric)))
     return curves
