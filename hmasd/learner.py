@@ -233,7 +233,8 @@ class Learner:
         team = self._t(ro.team_skill).reshape(T * E)
         agents = self._t(ro.agent_skill).reshape(T * E, A)
         alive = self._t(ro.alive).reshape(T * E, A).bool()
-        agent_in = agent.agent_discriminator.inputs(obs, team[:, None].expand(-1, A))  # once, not per epoch
+        team_in = agent.team_discriminator.inputs(state)  # once, not per epoch
+        agent_in = agent.agent_discriminator.inputs(obs, team[:, None].expand(-1, A))
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
         for epoch in range(self.cfg.ppo.epochs):
@@ -245,7 +246,7 @@ class Learner:
                 def take(x: torch.Tensor) -> torch.Tensor:
                     return x if whole else x[idx]
 
-                team_logits = agent.team_discriminator(take(state))
+                team_logits = agent.team_discriminator.logits_of(take(team_in))
                 agent_logits = agent.agent_discriminator.logits_of(take(agent_in))
                 loss, stats = discriminator_loss(team_logits, take(team), agent_logits, take(agents), take(alive))
                 self._step(self.discriminator_optim, loss, params)
@@ -337,9 +338,10 @@ class Learner:
         return {
             "A": A, "sequences": C * E,
             "obs": chunked(obs),  # [L, C*E*A, O]
-            # The networks' inputs (observation or state with the skill one-hots and agent ids) do not
-            # change during the update: built once here rather than once per epoch (on Overcooked's
-            # 1,170-wide grid the concatenation alone was about 15% of the discoverer's update).
+            # The networks' inputs (observation or state with the skill one-hots and agent ids, through
+            # the input LayerNorm's parameter-free part) do not change during the update: built once
+            # here rather than once per epoch (on Overcooked's 1,170-wide grid the concatenation alone
+            # was about 15% of the discoverer's update, the normalisation as much again).
             "actor_in": chunked(agent.actor.inputs(obs, skills)),  # [L, C*E*A, input width]
             "critic_in": chunked(agent.critic.inputs(self._t(ro.state), team)),  # [L, C*E*A, input width]
             "skills": chunked(skills) if agent.uses_skills else None,

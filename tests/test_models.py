@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hmasd.models import AgentDiscriminator, DiscovererActor, DiscovererCritic, SkillCoordinator, TeamDiscriminator
-from hmasd.models.common import MaskedGRU, RunningNorm
+from hmasd.models.common import MaskedGRU, RunningNorm, mlp
 
 
 def _coordinator(seed=0):
@@ -40,6 +40,34 @@ def test_decoder_is_causal_and_autoregressive():
     changed_first = coord.evaluate(state, obs, team, torch.tensor([[2, 0, 0]]))[0]
     assert not torch.allclose(changed_first[:, 2], base[:, 2])
     torch.testing.assert_close(changed_first[:, 0], base[:, 0])
+
+
+@pytest.mark.parametrize("norm_input", [True, False])
+def test_trunk_is_layernorm_then_linear_with_the_same_parameters_and_gradients(norm_input):
+    """The folded first layer (x_hat @ (W * gamma)^T + b + W beta) is the plain Sequential's function,
+    and every parameter, LayerNorm's gamma and beta included, gets the plain Sequential's gradient."""
+    torch.manual_seed(0)
+    trunk = mlp(40, 16, norm_input=norm_input)
+    with torch.no_grad():
+        for p in trunk.parameters():
+            p.add_(torch.randn_like(p))  # gamma and beta away from 1 and 0, biases away from 0
+    plain = torch.nn.Sequential(*trunk)  # the same modules, run one after another
+    assert plain.state_dict().keys() == trunk.state_dict().keys()  # checkpoints load either way
+    x = torch.randn(3, 50, 40) * 5 + 2
+
+    grads = []
+    for forward in (plain, trunk, lambda v: trunk.from_normalized(trunk.normalize(v))):
+        trunk.zero_grad()
+        out = forward(x)
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        grads.append((out.detach(), {n: p.grad.clone() for n, p in trunk.named_parameters()}))
+    (ref_out, ref_grads), *others = grads
+    for out, g in others:
+        torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+        assert g.keys() == ref_grads.keys() and len(g) == (6 if norm_input else 4)
+        for name in g:
+            torch.testing.assert_close(g[name], ref_grads[name], atol=1e-4, rtol=1e-4, msg=name)
+    assert not trunk.normalize(x).requires_grad  # x_hat holds no parameter: built once per update
 
 
 def test_masked_gru_matches_a_step_loop_with_resets():

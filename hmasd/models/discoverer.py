@@ -24,8 +24,14 @@ class _Recurrent(nn.Module):
         self.gru = MaskedGRU(hidden) if recurrent else None
         self.post = nn.Sequential(init_linear(nn.Linear(hidden, hidden)), nn.ReLU())
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw inputs [T, N, in] -> what `forward` takes: the input LayerNorm without its parameters
+        (`Trunk.normalize`), so that inputs fixed for an update are normalised once."""
+        return self.trunk.normalize(x)
+
     def forward(self, x: torch.Tensor, h0: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feat = self.trunk(x)  # [T, N, H]
+        """x [T, N, in] from `normalize`, h0 [N, H], starts [T, N] -> (features [T, N, H], h_T)."""
+        feat = self.trunk.from_normalized(x)  # [T, N, H]
         h = h0
         if self.gru is not None:
             feat, h = self.gru(feat, h0, starts)
@@ -87,7 +93,8 @@ class DiscovererActor(nn.Module):
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
 
     def inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
-        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width].
+        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width],
+        input-normalised (`_Recurrent.normalize`).
 
         Fixed for a whole update (the input statistics change only after it), so the learner builds
         them once per update instead of once per epoch: `distribution_of` takes them as they are.
@@ -99,7 +106,7 @@ class DiscovererActor(nn.Module):
             parts.append(F.one_hot(skill, self.n_agent_skills).to(obs.dtype))
         if self.agent_id:
             parts.append(agent_ids(obs.shape[1], self.n_agents, obs).expand(obs.shape[0], -1, -1))
-        return torch.cat(parts, dim=-1) if len(parts) > 1 else obs
+        return self.body.normalize(torch.cat(parts, dim=-1) if len(parts) > 1 else obs)
 
     def distribution(self, obs, skill, h0, starts, action_mask=None):
         """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
@@ -196,7 +203,8 @@ class DiscovererCritic(nn.Module):
         return self.head(feat)[..., 0], h
 
     def inputs(self, state, team_skill):
-        """state [T, E, S], team_skill [T, E] -> one row per agent [T, E*A, input width] (row e*A + a).
+        """state [T, E, S], team_skill [T, E] -> one row per agent [T, E*A, input width] (row e*A + a),
+        input-normalised (`_Recurrent.normalize`).
 
         Fixed for a whole update, like the actor's: the learner builds them once per update.
         """
@@ -209,4 +217,4 @@ class DiscovererCritic(nn.Module):
         x = x.reshape(t, e * a, d)  # [T, E, A, D] -> [T, E*A, D]
         if self.agent_id:
             x = torch.cat([x, agent_ids(e * a, a, x).expand(t, -1, -1)], dim=-1)
-        return x
+        return self.body.normalize(x)

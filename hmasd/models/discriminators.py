@@ -17,7 +17,15 @@ class TeamDiscriminator(nn.Module):
         self.head = init_linear(nn.Linear(hidden, n_team_skills), OUTPUT_GAIN)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:  # [..., S] -> [..., n_Z]
-        return self.head(self.trunk(state))
+        return self.logits_of(self.inputs(state))
+
+    def inputs(self, state: torch.Tensor) -> torch.Tensor:
+        """state [..., S] -> input-normalised state (`Trunk.normalize`); the learner builds them once per update."""
+        return self.trunk.normalize(state)
+
+    def logits_of(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` from prepared inputs (`inputs`)."""
+        return self.head(self.trunk.from_normalized(x))
 
 
 class AgentDiscriminator(nn.Module):
@@ -34,9 +42,10 @@ class AgentDiscriminator(nn.Module):
         return self.logits_of(self.inputs(obs, team_skill))
 
     def inputs(self, obs: torch.Tensor, team_skill: torch.Tensor) -> torch.Tensor:
-        """obs [..., O], team_skill long [...] -> [..., O + n_Z]; the learner builds them once per update."""
-        return torch.cat([obs, F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)], dim=-1)
+        """obs [..., O], team_skill long [...] -> [..., O + n_Z], input-normalised (`Trunk.normalize`); the
+        learner builds them once per update."""
+        return self.trunk.normalize(torch.cat([obs, F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)], dim=-1))
 
     def logits_of(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` from prepared inputs (`inputs`)."""
-        return self.head(self.trunk(x))
+        return self.head(self.trunk.from_normalized(x))
