@@ -233,8 +233,11 @@ class Learner:
         team = self._t(ro.team_skill).reshape(T * E)
         agents = self._t(ro.agent_skill).reshape(T * E, A)
         alive = self._t(ro.alive).reshape(T * E, A).bool()
-        team_in = agent.team_discriminator.inputs(state)  # once, not per epoch
+        # The inputs, normalised once per update, not per epoch; sparse rows when no minibatch gathers them.
+        sparse = self.cfg.ppo.num_minibatches <= 1
+        team_in = agent.team_discriminator.normalize(state, sparse)
         agent_in = agent.agent_discriminator.inputs(obs, team[:, None].expand(-1, A))
+        agent_in = agent.agent_discriminator.normalize(agent_in, sparse)
         params = [list(agent.team_discriminator.parameters()) + list(agent.agent_discriminator.parameters())]
         stats: dict[str, float] = {}
         for epoch in range(self.cfg.ppo.epochs):
@@ -325,6 +328,7 @@ class Learner:
         T, E, A = np.asarray(ro.agent_skill).shape
         L = chunk_length(T, self.cfg.ppo.data_chunk_length)
         C = T // L  # chunks per sequence
+        whole = self.cfg.ppo.num_minibatches <= 1  # `_minibatches` draws all sequences in order
 
         def chunked(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
@@ -342,8 +346,10 @@ class Learner:
             # the input LayerNorm's parameter-free part) do not change during the update: built once
             # here rather than once per epoch (on Overcooked's 1,170-wide grid the concatenation alone
             # was about 15% of the discoverer's update, the normalisation as much again).
-            "actor_in": chunked(agent.actor.inputs(obs, skills)),  # [L, C*E*A, input width]
-            "critic_in": chunked(agent.critic.inputs(self._t(ro.state), team)),  # [L, C*E*A, input width]
+            # With one minibatch, every epoch uses them whole, and inputs that are mostly zeros (grid
+            # observations) stay sparse (`Trunk.normalize`).
+            "actor_in": agent.actor.normalize(chunked(agent.actor.inputs(obs, skills)), whole),  # [L, C*E*A, width]
+            "critic_in": agent.critic.normalize(chunked(agent.critic.inputs(self._t(ro.state), team)), whole),
             "skills": chunked(skills) if agent.uses_skills else None,
             "team": chunked(team) if agent.uses_skills else None,
             "actions": chunked(self._t(ro.actions).reshape(T, E * A, -1)),

@@ -6,6 +6,7 @@ import torch
 
 from hmasd.models import AgentDiscriminator, DiscovererActor, DiscovererCritic, SkillCoordinator, TeamDiscriminator
 from hmasd.models.common import MaskedGRU, RunningNorm, mlp
+from hmasd.models.sparse_rows import SparseRows
 
 
 def _coordinator(seed=0):
@@ -68,6 +69,37 @@ def test_trunk_is_layernorm_then_linear_with_the_same_parameters_and_gradients(n
         for name in g:
             torch.testing.assert_close(g[name], ref_grads[name], atol=1e-4, rtol=1e-4, msg=name)
     assert not trunk.normalize(x).requires_grad  # x_hat holds no parameter: built once per update
+
+
+@pytest.mark.parametrize("norm_input", [True, False])
+def test_sparse_rows_give_the_dense_trunk_output_and_gradients(norm_input):
+    """Mostly-zero inputs kept sparse (`normalize(sparse=True)`) give the dense path's output and every
+    parameter's gradient; dense inputs stay dense whatever is asked."""
+    torch.manual_seed(1)
+    trunk = mlp(300, 16, norm_input=norm_input)
+    with torch.no_grad():
+        for p in trunk.parameters():
+            p.add_(torch.randn_like(p))
+    grid = torch.randint(1, 3, (6, 40, 300)).float() * (torch.rand(6, 40, 300) < 0.03)  # a grid-like 0/1/2 input
+    grid[0, 0] = 0.0  # an all-zero row: mean 0, variance 0
+    sparse = trunk.normalize(grid, sparse=True)
+    assert isinstance(sparse, SparseRows)
+    assert isinstance(trunk.normalize(torch.randn(6, 40, 300), sparse=True), torch.Tensor)
+    assert isinstance(trunk.normalize(grid), torch.Tensor)  # only where asked: sparse rows are never gathered
+
+    results = []
+    for x_hat in (trunk.normalize(grid), sparse):
+        trunk.zero_grad()
+        out = trunk.from_normalized(x_hat)
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in trunk.named_parameters()}))
+    (dense_out, dense_grads), (sparse_out, sparse_grads) = results
+    assert sparse_out.shape == (6, 40, 16)
+    torch.testing.assert_close(sparse_out, dense_out, atol=1e-4, rtol=1e-4)
+    for name in dense_grads:
+        torch.testing.assert_close(sparse_grads[name], dense_grads[name], atol=1e-3, rtol=1e-4, msg=name)
+    with pytest.raises(TypeError, match="used whole"):
+        sparse[:, :3]
 
 
 def test_masked_gru_matches_a_step_loop_with_resets():

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hmasd.models.sparse_rows import SparseRows, rows_linear
+
 RELU_GAIN = math.sqrt(2.0)
 OUTPUT_GAIN = 0.01  # paper settings: orthogonal init with gain 0.01 on output layers
 
@@ -49,20 +51,29 @@ class Trunk(nn.Sequential):
     differs from LayerNorm -> Linear only by float rounding (tests/test_models.py).
     """
 
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """x [..., in] -> x_hat [..., in]: the input LayerNorm without its affine part (no parameters)."""
+    def normalize(self, x: torch.Tensor, sparse: bool = False) -> torch.Tensor | SparseRows:
+        """x [..., in] -> x_hat [..., in]: the input LayerNorm without its affine part (no parameters).
+
+        With `sparse`, and x mostly zeros (`SparseRows.worthwhile`), x_hat is kept as x's sparse rows
+        and their statistics, and `from_normalized` never makes it dense: for inputs that the learner
+        uses whole, every epoch (one minibatch), since sparse rows are not gathered.
+        """
         norm = self[0]
-        if isinstance(norm, nn.LayerNorm):
+        layer_norm = isinstance(norm, nn.LayerNorm)
+        if sparse and SparseRows.worthwhile(x):
+            return SparseRows.of(x, norm.eps if layer_norm else None)
+        if layer_norm:
             return F.layer_norm(x, norm.normalized_shape, None, None, norm.eps)
         return x
 
-    def from_normalized(self, x_hat: torch.Tensor) -> torch.Tensor:
+    def from_normalized(self, x_hat: torch.Tensor | SparseRows) -> torch.Tensor:
         """`normalize`'s output -> the trunk's output."""
         norm, first = self[0], self[1]
         if isinstance(norm, nn.LayerNorm):
-            out = F.linear(x_hat, first.weight * norm.weight, first.bias + first.weight @ norm.bias)
+            weight, bias = first.weight * norm.weight, first.bias + first.weight @ norm.bias
         else:
-            out = first(x_hat)
+            weight, bias = first.weight, first.bias
+        out = rows_linear(x_hat, weight, bias) if isinstance(x_hat, SparseRows) else F.linear(x_hat, weight, bias)
         for layer in list(self)[2:]:
             out = layer(out)
         return out

@@ -24,10 +24,10 @@ class _Recurrent(nn.Module):
         self.gru = MaskedGRU(hidden) if recurrent else None
         self.post = nn.Sequential(init_linear(nn.Linear(hidden, hidden)), nn.ReLU())
 
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+    def normalize(self, x: torch.Tensor, sparse: bool = False):
         """Raw inputs [T, N, in] -> what `forward` takes: the input LayerNorm without its parameters
         (`Trunk.normalize`), so that inputs fixed for an update are normalised once."""
-        return self.trunk.normalize(x)
+        return self.trunk.normalize(x, sparse)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [T, N, in] from `normalize`, h0 [N, H], starts [T, N] -> (features [T, N, H], h_T)."""
@@ -93,11 +93,11 @@ class DiscovererActor(nn.Module):
         self.log_std = None if self.discrete else nn.Parameter(torch.zeros(action_dim))
 
     def inputs(self, obs: torch.Tensor, skill: torch.Tensor | None) -> torch.Tensor:
-        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width],
-        input-normalised (`_Recurrent.normalize`).
+        """obs [T, N, O] with N agent-minor rows, skill long [T, N] or None -> [T, N, input width].
 
         Fixed for a whole update (the input statistics change only after it), so the learner builds
-        them once per update instead of once per epoch: `distribution_of` takes them as they are.
+        and `normalize`s them once per update instead of once per epoch: `distribution_of` takes them
+        as they are.
         """
         if self.obs_norm is not None:
             obs = self.obs_norm(obs)
@@ -106,14 +106,18 @@ class DiscovererActor(nn.Module):
             parts.append(F.one_hot(skill, self.n_agent_skills).to(obs.dtype))
         if self.agent_id:
             parts.append(agent_ids(obs.shape[1], self.n_agents, obs).expand(obs.shape[0], -1, -1))
-        return self.body.normalize(torch.cat(parts, dim=-1) if len(parts) > 1 else obs)
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else obs
+
+    def normalize(self, x: torch.Tensor, sparse: bool = False):
+        """`inputs` -> what `distribution_of` takes (`Trunk.normalize`)."""
+        return self.body.normalize(x, sparse)
 
     def distribution(self, obs, skill, h0, starts, action_mask=None):
         """obs [T, N, O], skill long [T, N] -> (distribution over [T, N] actions, h_T [N, H])."""
-        return self.distribution_of(self.inputs(obs, skill), h0, starts, action_mask)
+        return self.distribution_of(self.normalize(self.inputs(obs, skill)), h0, starts, action_mask)
 
     def distribution_of(self, x, h0, starts, action_mask=None):
-        """`distribution` from prepared inputs x [T, N, input width] (`inputs`)."""
+        """`distribution` from prepared inputs x [T, N, input width] (`inputs`, then `normalize`)."""
         feat, h = self.body(x, h0, starts)
         out = self.head(feat)
         if self.discrete:
@@ -195,16 +199,15 @@ class DiscovererCritic(nn.Module):
 
     def forward(self, state, team_skill, h0, starts):
         """state [T, E, S], team_skill [T, E], h0 [E*A, H], starts [T, E*A] -> (values [T, E*A], h_T)."""
-        return self.values_of(self.inputs(state, team_skill), h0, starts)
+        return self.values_of(self.normalize(self.inputs(state, team_skill)), h0, starts)
 
     def values_of(self, x, h0, starts):
-        """`forward` from prepared inputs x [T, E*A, input width] (`inputs`)."""
+        """`forward` from prepared inputs x [T, E*A, input width] (`inputs`, then `normalize`)."""
         feat, h = self.body(x, h0, starts)
         return self.head(feat)[..., 0], h
 
     def inputs(self, state, team_skill):
-        """state [T, E, S], team_skill [T, E] -> one row per agent [T, E*A, input width] (row e*A + a),
-        input-normalised (`_Recurrent.normalize`).
+        """state [T, E, S], team_skill [T, E] -> one row per agent [T, E*A, input width] (row e*A + a).
 
         Fixed for a whole update, like the actor's: the learner builds them once per update.
         """
@@ -217,4 +220,8 @@ class DiscovererCritic(nn.Module):
         x = x.reshape(t, e * a, d)  # [T, E, A, D] -> [T, E*A, D]
         if self.agent_id:
             x = torch.cat([x, agent_ids(e * a, a, x).expand(t, -1, -1)], dim=-1)
-        return self.body.normalize(x)
+        return x
+
+    def normalize(self, x: torch.Tensor, sparse: bool = False):
+        """`inputs` -> what `values_of` takes (`Trunk.normalize`)."""
+        return self.body.normalize(x, sparse)

@@ -17,14 +17,14 @@ class TeamDiscriminator(nn.Module):
         self.head = init_linear(nn.Linear(hidden, n_team_skills), OUTPUT_GAIN)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:  # [..., S] -> [..., n_Z]
-        return self.logits_of(self.inputs(state))
+        return self.logits_of(self.normalize(state))
 
-    def inputs(self, state: torch.Tensor) -> torch.Tensor:
-        """state [..., S] -> input-normalised state (`Trunk.normalize`); the learner builds them once per update."""
-        return self.trunk.normalize(state)
+    def normalize(self, state: torch.Tensor, sparse: bool = False):
+        """state [..., S] -> what `logits_of` takes (`Trunk.normalize`); the learner does it once per update."""
+        return self.trunk.normalize(state, sparse)
 
-    def logits_of(self, x: torch.Tensor) -> torch.Tensor:
-        """`forward` from prepared inputs (`inputs`)."""
+    def logits_of(self, x) -> torch.Tensor:
+        """`forward` from `normalize`d inputs."""
         return self.head(self.trunk.from_normalized(x))
 
 
@@ -39,13 +39,16 @@ class AgentDiscriminator(nn.Module):
 
     def forward(self, obs: torch.Tensor, team_skill: torch.Tensor) -> torch.Tensor:
         """obs [..., O], team_skill long [...] -> logits [..., n_z]."""
-        return self.logits_of(self.inputs(obs, team_skill))
+        return self.logits_of(self.normalize(self.inputs(obs, team_skill)))
 
     def inputs(self, obs: torch.Tensor, team_skill: torch.Tensor) -> torch.Tensor:
-        """obs [..., O], team_skill long [...] -> [..., O + n_Z], input-normalised (`Trunk.normalize`); the
-        learner builds them once per update."""
-        return self.trunk.normalize(torch.cat([obs, F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)], dim=-1))
+        """obs [..., O], team_skill long [...] -> [..., O + n_Z]; the learner builds them once per update."""
+        return torch.cat([obs, F.one_hot(team_skill, self.n_team_skills).to(obs.dtype)], dim=-1)
 
-    def logits_of(self, x: torch.Tensor) -> torch.Tensor:
-        """`forward` from prepared inputs (`inputs`)."""
+    def normalize(self, x: torch.Tensor, sparse: bool = False):
+        """`inputs` -> what `logits_of` takes (`Trunk.normalize`)."""
+        return self.trunk.normalize(x, sparse)
+
+    def logits_of(self, x) -> torch.Tensor:
+        """`forward` from `normalize`d inputs."""
         return self.head(self.trunk.from_normalized(x))

@@ -197,3 +197,50 @@ def test_random_play_script_counts_soups_in_multiples_of_20(capfd):
     assert returns.shape == (8,) and (returns >= 0).all() and (returns % 20 == 0).all()
     assert random_play.main(["--layout", "no_such_layout"]) == 2
     assert len(capfd.readouterr().err.strip().splitlines()) == 1
+
+
+def test_learner_keeps_the_grid_sparse_and_lands_where_the_dense_path_does(monkeypatch):
+    """With one minibatch the learner keeps Overcooked's grid inputs as sparse rows (about 3% of the
+    grid is nonzero); one epoch of the discriminators and of the discoverer must land on the
+    parameters the dense inputs give, up to float rounding."""
+    import copy
+
+    import torch
+
+    from hmasd.config import load_config
+    from hmasd.models import sparse_rows
+    from hmasd.pipeline import build
+
+    cfg = load_config(ROOT / "configs" / "overcooked_cramped_room.yaml",
+                      ["num_envs=2", "num_workers=1", "rollout_length=50", "ppo.epochs=1"])
+    torch.manual_seed(cfg.seed)
+    p = build(cfg, backend="subprocess")
+    try:
+        ro = p.collector.collect()
+        p.learner.finalize(ro)
+        nets = [p.agent.actor, p.agent.critic, p.agent.team_discriminator, p.agent.agent_discriminator]
+        value_norm = p.agent.low_value_norm  # moves with every update: each run starts from the same one
+        start, norm_start = copy.deepcopy([net.state_dict() for net in nets]), copy.deepcopy(value_norm.state_dict())
+        optims = copy.deepcopy([o.state_dict() for o in (p.learner.discoverer_optim, p.learner.discriminator_optim)])
+
+        def learn() -> list[torch.Tensor]:
+            for net, state in zip(nets, copy.deepcopy(start)):
+                net.load_state_dict(state)
+            value_norm.load_state_dict(norm_start)
+            for o, state in zip((p.learner.discoverer_optim, p.learner.discriminator_optim), copy.deepcopy(optims)):
+                o.load_state_dict(state)
+            p.learner.update_discriminators(ro)
+            p.learner.update_discoverer(ro)
+            return [t.detach().clone() for net in nets for t in net.parameters()]
+
+        assert isinstance(p.learner.discoverer_batch(ro)["actor_in"], sparse_rows.SparseRows)
+        sparse = learn()
+        monkeypatch.setattr(sparse_rows, "MAX_DENSITY", -1.0)  # nothing is sparse enough: the dense path
+        assert isinstance(p.learner.discoverer_batch(ro)["actor_in"], torch.Tensor)
+        dense = learn()
+    finally:
+        p.close()
+    before = [t for state in start for t in state.values()]
+    assert sum(not torch.equal(s, b) for s, b in zip(sparse, before)) > len(sparse) // 2  # the epoch moved them
+    for s, d in zip(sparse, dense):
+        torch.testing.assert_close(s, d, atol=1e-6, rtol=1e-5)
