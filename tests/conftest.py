@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+def as_from_a_terminal() -> None:
+    """A Popen preexec_fn: SIGINT and SIGHUP at their defaults in the child, as a shell gives them. A test
+    runner started in the background (`nohup ... &`) ignores them, and so would the child: bash cannot
+    trap a signal ignored at its start, and Python then raises no KeyboardInterrupt."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def run_cli(tool: str, *args: str, cwd: Path, timeout: float = 300, check: bool = False,

@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.request
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_from_a_terminal
 
 LAUNCHER = str(ROOT / "start_sync_training.sh")
 
@@ -37,20 +37,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _as_from_a_terminal() -> None:
-    """SIGINT and SIGHUP at their defaults in the launcher, as a shell gives them: a test runner started
-    in the background (`nohup ... &`) ignores them, and bash cannot trap a signal ignored at its start."""
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def test_launcher_serves_tensorboard_and_stops_it_on_ctrl_c(tmp_path):
     port = _free_port()
     # Its own process group, so that a failure below can stop the trainer and TensorBoard too.
     proc = subprocess.Popen([LAUNCHER, "--config", "configs/smoke.yaml", "--port", str(port), "--output-dir", str(tmp_path),
                              "--set", "total_env_steps=10000000", "--set", "eval_interval=0"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_from_a_terminal, start_new_session=True)
+                            preexec_fn=as_from_a_terminal, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         first = tmp_path / "models" / "hmasd_sync_enhanced_128.pth"

@@ -15,6 +15,7 @@ import pytest
 import hmasd_envs
 from hmasd.orchestrator import SubprocessVecEnv
 from hmasd.records import EnvFailure, ResetBatch, StepBatch
+from tests.conftest import as_from_a_terminal
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -298,7 +299,7 @@ def _start_parent(tmp_path: Path, extra_import: str = "") -> tuple[subprocess.Po
     # terminal's Ctrl-C, and nothing of this test.
     proc = subprocess.Popen(
         [sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True, text=True,
+        start_new_session=True, text=True, preexec_fn=as_from_a_terminal,
     )
     line = proc.stdout.readline()
     if not line:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT, require_extra, run_cli
+from conftest import BIN, ROOT, as_from_a_terminal, require_extra, run_cli
 
 require_extra("ray", "ray")
 
@@ -77,7 +77,7 @@ def test_ctrl_c_saves_a_checkpoint_and_the_next_run_resumes_it(tmp_path, smoke_c
     # Its own session, so that the test can send Ctrl-C to the whole group, as a terminal does.
     proc = subprocess.Popen([str(BIN / "hmasd-sweep"), *common, "--set", "total_env_steps=1000000"], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_from_a_terminal)
     first_models = out / "smoke_s3" / "models" / "smoke_s3"
     try:
         deadline = time.monotonic() + 300  # a bound on the wait only, not an assertion on speed
