@@ -40,7 +40,8 @@ def mlp(in_dim: int, hidden: int, layers: int = 2, norm_input: bool = True) -> "
 class Trunk(nn.Sequential):
     """(LayerNorm | Identity) -> Linear -> ReLU -> ...: the same function and parameters as the plain
     Sequential, computed in two steps so that the widest layer costs less than a third of what it did
-    (forward and backward at Overcooked's size, 25,600 x 1,175 -> 64 on one thread: 0.37 -> 0.11 s).
+    (forward and backward at Overcooked's size, 25,600 x 1,175 -> 64 on one thread: 0.48 -> 0.14 s,
+    bench/test_bench_first_layer.py; its sparse rows, below, 0.044 s).
 
     With x_hat = (x - mean(x)) / std(x), the LayerNorm is x_hat * gamma + beta, so the first Linear of it is
     x_hat @ (W * gamma)^T + (b + W beta). `normalize` computes x_hat, which holds no parameter; the

@@ -20,7 +20,7 @@ import torch
 
 # Below this share of nonzero entries the sparse products win: on one CPU thread at Overcooked's size
 # (25,600 rows of 1,175 entries, 64 outputs) they were 8x (forward) and 4.5x (weight gradient) faster
-# at 3%, and the gain shrinks about in proportion to the density.
+# at 3%, and the gain shrinks about in proportion to the density (bench/test_bench_first_layer.py).
 MAX_DENSITY = 0.1
 
 
