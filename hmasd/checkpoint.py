@@ -38,14 +38,22 @@ def checkpoint_path(models_dir: str | Path, tag: int | str) -> Path:
     return Path(models_dir) / f"{PREFIX}_{tag}.pth"
 
 
-def claim_run_dir(models_dir: str | Path, run_name: str) -> Path:
+def claim_run_dir(models_dir: str | Path, run_name: str, records_dir: str | Path | None = None) -> Path:
     """The folder this training process writes its checkpoints to: `<run_name>`, or the first free
     `<run_name>.<k>` when another process already saved a checkpoint under that name (a resume, or the
-    same run_name given twice). mkdir is the claim, so two processes never get the same folder."""
+    same run_name given twice). mkdir is the claim, so two processes never get the same folder.
+
+    A name whose config record `<records_dir>/<name>.config.yaml` exists while its folder does not (the
+    checkpoints deleted to save space, or not copied to this machine) is an earlier run's too: it is
+    skipped, so that the record is not written over.
+    """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     for k in itertools.count(1):
-        folder = models_dir / (run_name if k == 1 else f"{run_name}.{k}")
+        name = run_name if k == 1 else f"{run_name}.{k}"
+        folder = models_dir / name
+        if records_dir is not None and not folder.exists() and (Path(records_dir) / f"{name}.config.yaml").exists():
+            continue
         try:
             folder.mkdir()
             return folder

@@ -135,7 +135,7 @@ class Trainer:
             if resume is not None:
                 self._restore(resume, overrides)
             # This process's own checkpoint folder: a resume never writes over the checkpoints it came from.
-            self.run_dir = claim_run_dir(paths.models, paths.run_name)
+            self.run_dir = claim_run_dir(paths.models, paths.run_name, paths.logs)
         except BaseException:
             vec.close()
             raise

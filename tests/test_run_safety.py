@@ -24,6 +24,21 @@ def _one_line_error(proc, fragment, tool="hmasd-train"):
     assert len(lines) == 1 and lines[0].startswith(f"{tool}: error: ") and fragment in lines[0], proc.stderr
 
 
+def test_a_run_whose_checkpoints_are_gone_keeps_its_config_record(tmp_path):
+    """Checkpoint folders get deleted to save space, or are not copied to a new machine; the run's
+    config record in logs/ stays, and a later run of the same name must not write over it."""
+    _train(tmp_path, "--set", "run_name=first")
+    record = tmp_path / "logs" / "first.config.yaml"
+    before = record.read_text()
+    for path in (tmp_path / "models" / "first").iterdir():
+        path.unlink()
+    (tmp_path / "models" / "first").rmdir()
+    _train(tmp_path, "--set", "run_name=first", "--set", "seed=3")
+    assert record.read_text() == before
+    assert "seed: 3" in (tmp_path / "logs" / "first.2.config.yaml").read_text()
+    assert (tmp_path / "models" / "first.2" / "hmasd_sync_enhanced_final.pth").is_file()
+
+
 def test_a_second_run_never_replaces_the_first_runs_checkpoints(tmp_path):
     _train(tmp_path, "--set", "run_name=first")
     first = tmp_path / "models" / "first" / "hmasd_sync_enhanced_final.pth"
