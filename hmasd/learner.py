@@ -115,6 +115,11 @@ class Learner:
         """A buffer array as a tensor on the learner's device (a copy: the buffer reuses its arrays)."""
         return _tensor(arr).to(self.device)
 
+    def _whole_every_epoch(self) -> bool:
+        """Whether every epoch's single minibatch is the whole batch in order (`_minibatches` with one
+        minibatch): then inputs built once per update are never gathered, and may stay sparse."""
+        return self.cfg.ppo.num_minibatches <= 1
+
     def _minibatches(self, n: int, count: int, part: str) -> list[torch.Tensor]:
         """Drawn on the part's CPU generator (deterministic on every device), then moved."""
         return [idx.to(self.device) for idx in _minibatches(n, count, self.generators[part])]
@@ -234,7 +239,7 @@ class Learner:
         agents = self._t(ro.agent_skill).reshape(T * E, A)
         alive = self._t(ro.alive).reshape(T * E, A).bool()
         # The inputs, normalised once per update, not per epoch; sparse rows when no minibatch gathers them.
-        sparse = self.cfg.ppo.num_minibatches <= 1
+        sparse = self._whole_every_epoch()
         team_in = agent.team_discriminator.normalize(state, sparse)
         agent_in = agent.agent_discriminator.inputs(obs, team[:, None].expand(-1, A))
         agent_in = agent.agent_discriminator.normalize(agent_in, sparse)
@@ -328,7 +333,7 @@ class Learner:
         T, E, A = np.asarray(ro.agent_skill).shape
         L = chunk_length(T, self.cfg.ppo.data_chunk_length)
         C = T // L  # chunks per sequence
-        whole = self.cfg.ppo.num_minibatches <= 1  # `_minibatches` draws all sequences in order
+        whole = self._whole_every_epoch()
 
         def chunked(x: torch.Tensor) -> torch.Tensor:
             return x.reshape(C, L, *x.shape[1:]).transpose(0, 1).reshape(L, C * x.shape[1], *x.shape[2:])
